@@ -1,0 +1,52 @@
+"""``cultureclip``: one console script, one subcommand per job.
+
+Each subcommand lives in the module that does the job and exposes ``main(argv: list[str])``
+(open_clip style), so tests drive the real command in-process. Modules are imported only when
+their command runs, which keeps ``cultureclip --help`` instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module with a ``main(argv)``, one-line help). Only commands that work are listed.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "make-tiny-models": (
+        "modeling_cultureclip.tiny_models_cli",
+        "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
+    ),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return (
+        "usage: cultureclip <command> [options]\n\n"
+        "CultureCLIP: culturally aware CLIP from synthetic twin data.\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\nRun 'cultureclip <command> --help' for the options of one command."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        from cultureclip import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"cultureclip: unknown command {name!r}.\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return module.main(rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

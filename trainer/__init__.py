@@ -1,0 +1,1 @@
+"""Training CultureCLIP: the config, the CulTwin collator and the ``transformers.Trainer`` subclass."""
