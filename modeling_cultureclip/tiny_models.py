@@ -189,10 +189,10 @@ def _bpe_vocab(base: list[str], merges: list[tuple[str, str]]) -> dict[str, int]
     return vocab
 
 
-def build_clip_tokenizer(vocab_size: int, max_length: int = 77):
-    """A CLIP BPE tokenizer trained on `tokenizer_corpus`, with every byte (and byte + ``</w>``) in
-    the vocabulary: CLIP's unknown token is its end token, where the text tower pools, so a missing
-    character would silently move the pooled position."""
+def build_clip_tokenizer(vocab_size: int, max_length: int = 77, corpus: list[str] | None = None):
+    """A CLIP BPE tokenizer trained on ``corpus`` (default: `tokenizer_corpus`), with every byte (and
+    byte + ``</w>``) in the vocabulary: CLIP's unknown token is its end token, where the text tower
+    pools, so a missing character would silently move the pooled position."""
     from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
@@ -202,7 +202,7 @@ def build_clip_tokenizer(vocab_size: int, max_length: int = 77):
     splitter = CLIPTokenizer(vocab=_bpe_vocab(base, []), merges=[])._tokenizer
     words = [
         [*word[:-1], word[-1] + "</w>"]
-        for line in tokenizer_corpus()
+        for line in (tokenizer_corpus() if corpus is None else corpus)
         for word, _ in splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(line))
     ]
     merges = learn_bpe(words, vocab_size - len(base))
