@@ -180,7 +180,7 @@ class _Checker:
         if tokenizer is None or not self.captions:
             return
         texts = list(self.captions)
-        lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+        lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
         for text, length in zip(texts, lengths):
             if length > max_tokens:
                 for location in self.captions[text]:
