@@ -10,7 +10,7 @@ missing or corrupt image are dropped instead and counted in `RunData.dropped_ima
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,11 +160,8 @@ def _check_references(concepts, twins, captions, pairs) -> None:
                     f"twin {twin.twin_id} says {concept_id!r}"
                 )
     _fail("Pairs with broken references", problems)
-    seen = set()
-    _fail(
-        "Duplicate pair ids in pairs.jsonl",
-        [p.pair_id for p in pairs if p.pair_id in seen or seen.add(p.pair_id)],
-    )
+    counts = Counter(p.pair_id for p in pairs)
+    _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n} times)" for i, n in counts.items() if n > 1])
 
 
 def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
