@@ -73,7 +73,8 @@ def concepts_features() -> datasets.Features:
 FEATURES = {"pairs": pairs_features, "concepts": concepts_features}
 
 
-def _resolve_size(size: float | int, total: int, name: str) -> int:
+def resolve_split_size(size: float | int, total: int, name: str) -> int:
+    """The number of twin pairs ``size`` (a fraction in [0, 1) or a count) means out of ``total``."""
     if isinstance(size, bool) or not isinstance(size, int | float):
         raise ValueError(f"{name}={size!r}: give a fraction in [0, 1) or a whole number of twin pairs.")
     if isinstance(size, float):
@@ -97,8 +98,8 @@ def split_twins(
         ``{"train": [...], "validation": [...], "test": [...]}`` (non-empty splits only).
     """
     ids = sorted(set(twin_ids))
-    n_validation = _resolve_size(validation_size, len(ids), "validation_size")
-    n_test = _resolve_size(test_size, len(ids), "test_size")
+    n_validation = resolve_split_size(validation_size, len(ids), "validation_size")
+    n_test = resolve_split_size(test_size, len(ids), "test_size")
     if n_validation + n_test >= len(ids):
         raise ValueError(
             f"validation_size={validation_size!r} and test_size={test_size!r} take {n_validation + n_test} of "
@@ -134,8 +135,8 @@ class CulTwinConfig(datasets.BuilderConfig):
         super().__post_init__()
         if self.name not in FEATURES:
             raise ValueError(f"Unknown CulTwin config {self.name!r}: choose one of {sorted(FEATURES)}.")
-        _resolve_size(self.validation_size, 0, "validation_size")
-        _resolve_size(self.test_size, 0, "test_size")
+        resolve_split_size(self.validation_size, 0, "validation_size")
+        resolve_split_size(self.test_size, 0, "test_size")
 
 
 class CulTwin(datasets.GeneratorBasedBuilder):

@@ -50,10 +50,10 @@ class ReleaseConfig:
     max_shard_size: str | int = "500MB"
 
     def __post_init__(self):
-        from .cultwin import split_twins
+        from .cultwin import resolve_split_size
 
-        # Validates both sizes the way the split will use them (100 is just a population to test on).
-        split_twins([str(i) for i in range(100)], self.seed, self.validation_size, self.test_size)
+        resolve_split_size(self.validation_size, 0, "validation_size")
+        resolve_split_size(self.test_size, 0, "test_size")
         if "/" not in self.repo_id:
             raise ValueError(f"repo_id={self.repo_id!r} is not a Hub id; use the form 'org/name'.")
 

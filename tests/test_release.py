@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections import Counter
 
+import pyarrow.parquet as pq
 import pytest
 from cultwin_fixtures import TWINS, kept_pair_count, write_run
 from huggingface_hub import DatasetCard
@@ -111,6 +112,17 @@ def test_the_same_seed_gives_the_same_split(release, tmp_path):
     run_dir = write_run(tmp_path / "run")
     again = build_release(run_dir, tmp_path / "out", ReleaseConfig(seed=3, validation_size=2, test_size=0.2))
     assert again.statistics == release["result"].statistics
+
+    def twins(out):
+        return {
+            p.name: sorted(set(pq.read_table(p, columns=["twin_id"])["twin_id"].to_pylist()))
+            for p in out.glob("pairs/*")
+        }
+
+    assert twins(tmp_path / "out") == twins(release["out"])
+    other = build_release(run_dir, tmp_path / "other", ReleaseConfig(seed=4, validation_size=2, test_size=0.2))
+    assert twins(tmp_path / "other") != twins(release["out"])
+    assert other.num_rows["concepts"] == {"train": 12, "validation": 4, "test": 4}
 
 
 def test_card_yaml_parses_and_describes_the_release(release):
