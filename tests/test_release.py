@@ -213,3 +213,17 @@ def test_build_dataset_command(tmp_path, capsys):
         "1 missing or corrupt\nimages were dropped at build time, with the 3 caption pairs"
         in (tmp_path / "out" / "README.md").read_text()
     )
+
+
+def test_large_splits_are_sharded(tmp_path, monkeypatch):
+    from dataset_builder.cultwin import CulTwin
+    from dataset_builder.validate import validate_release
+
+    monkeypatch.setattr(CulTwin, "DEFAULT_WRITER_BATCH_SIZE", 4)  # lets a tiny split reach the shard size
+    out = tmp_path / "out"
+    result = build_release(write_run(tmp_path / "run"), out, ReleaseConfig(test_size=2, max_shard_size=8000))
+    shards = sorted(p.name for p in (out / "pairs").glob("train-*.parquet"))
+    assert len(shards) > 1 and shards[-1].endswith(f"-of-{len(shards):05d}.parquet")
+    report = validate_release(out, tokenizer=None)
+    assert report.ok, report.format()
+    assert report.num_rows == result.num_rows
