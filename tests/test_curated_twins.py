@@ -86,9 +86,7 @@ def test_all_values_are_clean_strings(records):
             assert isinstance(value, str), f"record {index} {name}: not a string"
             assert value, f"record {index} {name}: empty"
             assert value == value.strip(), f"record {index} {name}: whitespace"
-            assert "\n" not in value and "\r" not in value, (
-                f"record {index} {name}: newline"
-            )
+            assert "\n" not in value and "\r" not in value, f"record {index} {name}: newline"
 
 
 def test_categories_are_known(records):
@@ -101,18 +99,14 @@ def test_category_and_total_counts(records):
     counts = Counter(record["category"] for record in records)
     assert len(records) >= MIN_TOTAL, f"only {len(records)} pairs"
     for category in sorted(CATEGORIES):
-        assert counts[category] >= MIN_PER_CATEGORY, (
-            f"{category}: only {counts[category]} pairs"
-        )
+        assert counts[category] >= MIN_PER_CATEGORY, f"{category}: only {counts[category]} pairs"
 
 
 def test_countries_are_valid_alpha2(records):
     for index, side, entry in _sides(records):
         code = entry["country"]
         assert len(code) == 2 and code.isupper(), f"record {index} {side}: {code!r}"
-        assert pycountry.countries.get(alpha_2=code) is not None, (
-            f"record {index} {side}: unknown country {code!r}"
-        )
+        assert pycountry.countries.get(alpha_2=code) is not None, f"record {index} {side}: unknown country {code!r}"
 
 
 def test_pos_and_neg_countries_differ(records):
@@ -131,10 +125,7 @@ def test_concepts_unique_case_insensitive(records):
     seen = {}
     for index, side, entry in _sides(records):
         key = entry["concept"].casefold()
-        assert key not in seen, (
-            f"record {index} {side}: {entry['concept']!r} already used in "
-            f"record {seen[key]}"
-        )
+        assert key not in seen, f"record {index} {side}: {entry['concept']!r} already used in record {seen[key]}"
         seen[key] = index
 
 
@@ -156,6 +147,4 @@ def test_visual_features_non_empty(records):
     for index, side, entry in _sides(records):
         features = entry["visual_features"]
         assert features.strip(), f"record {index} {side}: empty visual_features"
-        assert len(features.split()) >= 3, (
-            f"record {index} {side}: visual_features too short"
-        )
+        assert len(features.split()) >= 3, f"record {index} {side}: visual_features too short"
