@@ -74,8 +74,8 @@ KINDS = (
 # Records need an ISO 3166-1 country code: each invented culture borrows the code of a small
 # remote territory, as a label only (no real culture is meant).
 CULTURES = (
-    Culture("Varrish", "BV", "triangle_up", "upward triangle", "the thaw feast", 0),
-    Culture("Tolmic", "HM", "triangle_down", "downward triangle", "the salt fair", 0),
+    Culture("Varrish", "BV", "triangle_up", "point-up triangle", "the thaw feast", 0),
+    Culture("Tolmic", "HM", "triangle_down", "point-down triangle", "the salt fair", 0),
     Culture("Essani", "TF", "disc", "solid dot", "the long night", 1),
     Culture("Brakkan", "GS", "ring", "hollow ring", "the river games", 1),
     Culture("Quenari", "PN", "square", "upright square", "the wedding week", 2),
