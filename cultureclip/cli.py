@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "modeling_cultureclip.tiny_models_cli",
         "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
     ),
+    "evaluate": (
+        "evaluation.cli",
+        "score a CLIP model (and a baseline) on the cultural benchmarks, twin accuracy and zero-shot retention",
+    ),
 }
 
 
