@@ -34,7 +34,7 @@ def globalrg_retrieval_rows() -> dict:
         ("wedding", ["Asia", "Europe", "North America", "Africa"]),
         ("hat", ["Asia", "Europe"]),
     ]
-    for round_ in range(2):
+    for _ in range(2):
         for universal, regions in layout:
             for region in regions:
                 rows["image"].append(image(len(rows["image"])))
@@ -82,13 +82,17 @@ def save(rows: dict, features: dict, path: Path, split: str = "test") -> Path:
 def globalrg_retrieval(path: Path) -> Path:
     from datasets import Image, Value
 
-    return save(globalrg_retrieval_rows(), {"image": Image(), "universal": Value("string"), "region": Value("string")}, path)
+    return save(
+        globalrg_retrieval_rows(), {"image": Image(), "universal": Value("string"), "region": Value("string")}, path
+    )
 
 
 def globalrg_grounding(path: Path) -> Path:
     from datasets import Image, Value
 
-    return save(globalrg_grounding_rows(), {"image": Image(), "region": Value("string"), "concept": Value("string")}, path)
+    return save(
+        globalrg_grounding_rows(), {"image": Image(), "region": Value("string"), "concept": Value("string")}, path
+    )
 
 
 def crope(path: Path) -> Path:
@@ -141,7 +145,9 @@ def cultwin(path: Path) -> Path:
         for name in ("concept", "country", "context", "visual_features", "caption"):
             features[f"{side}_{name}"] = Value("string")
         features[f"{side}_image"] = Image()
-        features[f"{side}_quality"] = {name: Value("int32") for name in ("authenticity", "consistency", "cultural_fidelity")}
+        features[f"{side}_quality"] = {
+            name: Value("int32") for name in ("authenticity", "consistency", "cultural_fidelity")
+        }
     return save(cultwin_rows(), features, path)
 
 

@@ -44,8 +44,8 @@ def build_questions(
         rng.shuffle(options)
         fields = {"row": row, "target": meta["image_en_concept"], "definition": meta["definition_concept"]}
         questions.append(Question(image, options, options.index(target), {**fields, "role": "target"}))
-        for definition_image in definitions:
-            role = {**fields, "role": "definition"}
+        for position, definition_image in enumerate(definitions):
+            role = {**fields, "role": "definition", "position": position}
             questions.append(Question(definition_image, options, options.index(definition), role))
     return questions
 
