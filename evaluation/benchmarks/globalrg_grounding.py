@@ -8,37 +8,25 @@ options identical on every run.
 
 from __future__ import annotations
 
-import random
-from collections import defaultdict
 from collections.abc import Sequence
 
 from ..scoring import Context, Question, score_multiple_choice
+from .globalrg import four_way_questions
 
 DATASET = "UBC-VL/globalrg-grounding-task"
 SPLIT = "test"
 COLUMNS = {"image_column": "image", "region_column": "region", "concept_column": "concept"}
 OPTIONS: dict = {}
 TEMPLATE = "The item in the picture is {concept} in {region}"
-MIN_CONCEPTS = 4
 
 
 def build_questions(images: Sequence, regions: Sequence[str], concepts: Sequence[str], seed: int) -> list[Question]:
     """The protocol's questions, one per kept row, in dataset order."""
-    concepts_of = defaultdict(set)
-    for region, concept in zip(regions, concepts):
-        concepts_of[region].add(concept)
-    rng = random.Random(seed)
-    questions = []
-    for row, (image, region, concept) in enumerate(zip(images, regions, concepts)):
-        if len(concepts_of[region]) < MIN_CONCEPTS:
-            continue
-        wrong = rng.sample(sorted(concepts_of[region] - {concept}), 3)
-        correct = TEMPLATE.format(concept=concept, region=region)
-        options = [correct] + [TEMPLATE.format(concept=other, region=region) for other in wrong]
-        rng.shuffle(options)
-        fields = {"row": row, "region": region, "concept": concept}
-        questions.append(Question(image, options, options.index(correct), fields))
-    return questions
+
+    def render(region: str, concept: str) -> str:
+        return TEMPLATE.format(concept=concept, region=region)
+
+    return four_way_questions(images, regions, concepts, render, seed, names=("region", "concept"))
 
 
 def run(context: Context) -> dict:

@@ -8,37 +8,25 @@ shuffle them; ``random.seed(42)`` once before the walk. The candidates are sorte
 
 from __future__ import annotations
 
-import random
-from collections import defaultdict
 from collections.abc import Sequence
 
 from ..scoring import Context, Question, score_multiple_choice
+from .globalrg import four_way_questions
 
 DATASET = "UBC-VL/GlobalRG-Retrieval"
 SPLIT = "test"
 COLUMNS = {"image_column": "image", "universal_column": "universal", "region_column": "region"}
 OPTIONS: dict = {}
 TEMPLATE = "The picture depicts a kind of {universal} in {region}"
-MIN_REGIONS = 4
 
 
 def build_questions(images: Sequence, universals: Sequence[str], regions: Sequence[str], seed: int) -> list[Question]:
     """The protocol's questions, one per kept row, in dataset order."""
-    regions_of = defaultdict(set)
-    for universal, region in zip(universals, regions):
-        regions_of[universal].add(region)
-    rng = random.Random(seed)
-    questions = []
-    for row, (image, universal, region) in enumerate(zip(images, universals, regions)):
-        if len(regions_of[universal]) < MIN_REGIONS:
-            continue
-        wrong = rng.sample(sorted(regions_of[universal] - {region}), 3)
-        correct = TEMPLATE.format(universal=universal, region=region)
-        options = [correct] + [TEMPLATE.format(universal=universal, region=other) for other in wrong]
-        rng.shuffle(options)
-        fields = {"row": row, "universal": universal, "region": region}
-        questions.append(Question(image, options, options.index(correct), fields))
-    return questions
+
+    def render(universal: str, region: str) -> str:
+        return TEMPLATE.format(universal=universal, region=region)
+
+    return four_way_questions(images, universals, regions, render, seed, names=("universal", "region"))
 
 
 def run(context: Context) -> dict:
