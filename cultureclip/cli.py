@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dataset_builder.validate_cli",
         "check a CulTwin release: schema, images, split leakage, duplicates, caption lengths",
     ),
+    "evaluate": (
+        "evaluation.cli",
+        "score a CLIP model (and a baseline) on the cultural benchmarks, twin accuracy and zero-shot retention",
+    ),
 }
 
 
