@@ -107,7 +107,10 @@ def test_run_folder_is_a_valid_generation_run(tmp_path):
         twin = run.twins[pair.twin_id]
         assert (pos.concept_id, neg.concept_id) == (twin.pos_concept_id, twin.neg_concept_id)
         assert pos.index == neg.index
-        pos_pixels, neg_pixels = pixels(_open(run.image_path(pos.caption_id))), pixels(_open(run.image_path(neg.caption_id)))
+        pos_pixels, neg_pixels = (
+            pixels(_open(run.image_path(pos.caption_id))),
+            pixels(_open(run.image_path(neg.caption_id))),
+        )
         assert 0 < (np.abs(pos_pixels - neg_pixels).sum(-1) > 0).mean() < 0.05
     assert {c.category for c in run.concepts.values()} == set(CATEGORIES)
     assert records.read_records(run_dir, records.Rejection) == []
@@ -120,3 +123,53 @@ def _open(path):
 
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def test_summary_table_and_plot_of_results(tmp_path):
+    from benchmarks.twinworld.experiment import summarize
+    from benchmarks.twinworld.report import COLUMNS, plot, table
+
+    def metrics(value):
+        return dict.fromkeys(COLUMNS, value)
+
+    runs = [
+        {"variant": "cultureclip", "seed": 0, "metrics": metrics(0.8)},
+        {"variant": "cultureclip", "seed": 1, "metrics": metrics(0.9)},
+        {"variant": "caption_clip", "seed": 0, "metrics": metrics(0.6)},
+    ]
+    summary = summarize(runs)
+    assert summary["cultureclip"]["twin_concept_seen"] == pytest.approx({"mean": 0.85, "std": 0.0707107, "n": 2})
+    assert summary["caption_clip"]["zeroshot_kind"] == {"mean": 0.6, "std": 0.0, "n": 1}
+    results = {"base": metrics(0.5), "summary": summary}
+    lines = table(results).splitlines()
+    assert lines[2].startswith("| base CLIP | 50.0 |")
+    assert lines[3].startswith("| cultureclip (n=2) | 85.0 ± 7.1 |")
+    assert plot(results, tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_experiment_config_rejects_unknown_variants():
+    from benchmarks.twinworld.experiment import ExperimentConfig
+
+    assert ExperimentConfig(variants=("cultureclip_nomask", "caption_clip")).variants[0] == "cultureclip_nomask"
+    with pytest.raises(ValueError, match="Unknown variant 'negclip'"):
+        ExperimentConfig(variants=("negclip",))
+    with pytest.raises(ValueError, match="seeds is empty"):
+        ExperimentConfig(seeds=())
+
+
+@pytest.mark.slow
+def test_quick_run_fine_tuning_learns_the_twin_detail(tmp_path):
+    import json
+
+    from benchmarks.twinworld.__main__ import main
+
+    out = tmp_path / "twinworld"
+    assert main(["--output-dir", str(out), "--quick", "--variants", "caption_clip", "cultureclip"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    base, summary = results["base"], results["summary"]
+    assert base["zeroshot_colour"] > 0.8
+    assert base["twin_concept_seen"] < 0.6
+    for variant in ("caption_clip", "cultureclip"):
+        assert summary[variant]["twin_concept_seen"]["mean"] > base["twin_concept_seen"] + 0.1
+        assert summary[variant]["twin_caption_seen"]["mean"] > base["twin_caption_seen"] + 0.1
+    assert (out / "results.png").stat().st_size > 1000

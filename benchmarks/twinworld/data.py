@@ -77,7 +77,11 @@ def zeroshot_dataset(config: DataConfig, difficulty: Difficulty):
 
     samples = [draw_sample(config.seed, "zeroshot", i, difficulty) for i in range(config.zeroshot_images)]
     features = Features(
-        {"image": Image(), "kind": ClassLabel(names=[k.name for k in KINDS]), "colour": ClassLabel(names=list(COLOURS))}
+        {
+            "image": Image(),
+            "kind": ClassLabel(names=[k.name for k in KINDS]),
+            "colour": ClassLabel(names=list(COLOURS)),
+        }
     )
     return Dataset.from_dict(
         {

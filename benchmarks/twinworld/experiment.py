@@ -11,14 +11,16 @@ from pathlib import Path
 from .data import DataConfig, WorldData, build_world_data
 from .pretrain import PretrainConfig, pretrain
 from .render import Difficulty
+from .world import KINDS
 
 DEFAULT_VARIANTS = ("caption_clip", "caption_negclip", "concept_negclip", "cultureclip", "cultureclip_nomask")
 NOMASK = "_nomask"
 """A variant name ending in this suffix trains with ``mask_duplicate_concepts=False``."""
 
-# Prompts of the general task: the phrasing of the generic captions the base model learnt.
-KIND_TEMPLATES = ("a photo of a {}.", "a {}.")
-COLOUR_TEMPLATES = ("a {} object.", "something {}.")
+# Prompts of the general task, in the phrasing of the generic captions the base model learnt; a
+# colour's class embedding is averaged over every kind in that colour.
+KIND_TEMPLATES = ("a photo of a {}.",)
+COLOUR_TEMPLATES = tuple(f"a photo of a {{}} {kind.name}." for kind in KINDS)
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,9 @@ def score(model_dir: str | Path, data: WorldData) -> dict[str, float]:
 
 def finetune(base_dir: Path, out_dir: Path, data: WorldData, variant: str, seed: int, config: FinetuneConfig) -> Path:
     """One LoRA fine-tuning through `trainer.run_training`; returns the merged model folder."""
-    from trainer import CultureCLIPConfig, run_training
     from trainer.data import DataArguments
+
+    from trainer import CultureCLIPConfig, run_training
 
     args = CultureCLIPConfig(
         output_dir=str(out_dir),
@@ -119,7 +122,9 @@ def finetune(base_dir: Path, out_dir: Path, data: WorldData, variant: str, seed:
     return run_training(args, DataArguments(base_model=str(base_dir)), train_dataset=data.train).merged_dir
 
 
-def run_experiment(out_dir: str | Path, config: ExperimentConfig, base_dir: str | Path | None = None, log=print) -> dict:
+def run_experiment(
+    out_dir: str | Path, config: ExperimentConfig, base_dir: str | Path | None = None, log=print
+) -> dict:
     """The whole experiment; writes ``results.json`` and returns its content.
 
     Args:
@@ -146,7 +151,9 @@ def run_experiment(out_dir: str | Path, config: ExperimentConfig, base_dir: str 
     for variant in config.variants:
         for seed in config.seeds:
             start = time.perf_counter()
-            merged = finetune(Path(base_dir), out_dir / "runs" / f"{variant}-seed{seed}", data, variant, seed, config.finetune)
+            merged = finetune(
+                Path(base_dir), out_dir / "runs" / f"{variant}-seed{seed}", data, variant, seed, config.finetune
+            )
             metrics = score(merged, data)
             runs.append({"variant": variant, "seed": seed, "metrics": metrics, "seconds": time.perf_counter() - start})
             log(f"{variant} seed {seed}: {_line(metrics)} ({runs[-1]['seconds']:.0f}s)")

@@ -72,7 +72,9 @@ def build_base_model(shape: ClipShape, seed: int):
 
     tokenizer = build_clip_tokenizer(2048, shape.max_text_length, corpus=corpus())
     text, vision = clip_configs(shape, len(tokenizer))
-    config = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=shape.projection_dim)
+    config = CLIPConfig(
+        text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=shape.projection_dim
+    )
     torch.manual_seed(seed)
     processor = CLIPProcessor(image_processor=clip_image_processor(shape.image_size), tokenizer=tokenizer)
     return CLIPModel(config), processor

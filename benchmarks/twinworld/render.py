@@ -38,10 +38,12 @@ class RenderParams:
 
 @dataclass(frozen=True)
 class Difficulty:
-    """How hard the twin detail is to see: the mark's radius in grid units and the pixel noise."""
+    """How hard the world is: the mark's radius (grid units), pixel noise, position jitter, image size."""
 
     mark_radius: float = 5.0
     noise_sigma: tuple[float, float] = (3.0, 10.0)
+    position_jitter: float = 0.1
+    """Largest shift of the object's centre from the image centre, as a fraction of the image."""
     image_size: int = 48
 
     def __post_init__(self):
@@ -50,6 +52,10 @@ class Difficulty:
         low, high = self.noise_sigma
         if not 0 <= low <= high:
             raise ValueError(f"noise_sigma={self.noise_sigma} must be (low, high) with 0 <= low <= high.")
+        if not 0 <= self.position_jitter <= 0.25:
+            raise ValueError(
+                f"position_jitter={self.position_jitter} is outside [0, 0.25]; the object would leave the image."
+            )
         if self.image_size < 32:
             raise ValueError(f"image_size={self.image_size} is too small to show a mark; use 32 or more.")
 
@@ -57,19 +63,24 @@ class Difficulty:
 def sample_params(rng: random.Random, difficulty: Difficulty) -> RenderParams:
     """Random position, scale, rotation, background and noise for one image."""
     size = difficulty.image_size
-    scale = rng.uniform(0.40, 0.58) * size / 48
-    half = (GRID / 2) * scale
-    margin = half * 0.85
+    scale = rng.uniform(0.46, 0.60) * size / 48
+    jitter = difficulty.position_jitter * size
     return RenderParams(
-        center_x=rng.uniform(margin, size - margin),
-        center_y=rng.uniform(margin, size - margin),
+        center_x=size / 2 + rng.uniform(-jitter, jitter),
+        center_y=size / 2 + rng.uniform(-jitter, jitter),
         scale=scale,
-        angle=rng.uniform(-25, 25),
-        background_top=tuple(rng.randint(70, 210) for _ in range(3)),
-        background_bottom=tuple(rng.randint(70, 210) for _ in range(3)),
+        angle=rng.uniform(-15, 15),
+        background_top=_pale(rng),
+        background_bottom=_pale(rng),
         noise_sigma=rng.uniform(*difficulty.noise_sigma),
         noise_seed=rng.getrandbits(32),
     )
+
+
+def _pale(rng: random.Random) -> tuple[int, int, int]:
+    """A light, low-saturation background tone, so the object stands out as a figure."""
+    grey = rng.randint(165, 235)
+    return tuple(min(255, max(0, grey + rng.randint(-18, 18))) for _ in range(3))
 
 
 def _body(kind: str):

@@ -44,7 +44,14 @@ def plot(results: dict, path: str | Path) -> Path:
     width = 0.8 / len(models)
     fig, ax = plt.subplots(figsize=(12, 4.5))
     for i, model in enumerate(models):
-        ax.bar(x + (i - (len(models) - 1) / 2) * width, 100 * np.array(means[i]), width, yerr=100 * np.array(stds[i]), label=model, capsize=2)
+        ax.bar(
+            x + (i - (len(models) - 1) / 2) * width,
+            100 * np.array(means[i]),
+            width,
+            yerr=100 * np.array(stds[i]),
+            label=model,
+            capsize=2,
+        )
     ax.axhline(50, color="grey", linestyle=":", linewidth=1)
     ax.set_xticks(x, list(COLUMNS.values()), fontsize=8)
     ax.set_ylabel("accuracy (%)")

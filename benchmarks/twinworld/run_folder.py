@@ -60,7 +60,9 @@ def write_run_folder(
     lines[records.Concept] = [records.to_json(_concept_record(c)) for c in concepts()]
     for pair in twin_pairs():
         lines[records.Twin].append(
-            records.to_json(records.Twin(pair.twin_id, pair.pos.concept_id, pair.neg.concept_id, pair.pos.kind.category))
+            records.to_json(
+                records.Twin(pair.twin_id, pair.pos.concept_id, pair.neg.concept_id, pair.pos.kind.category)
+            )
         )
         for index in range(images_per_concept):
             sample = draw_sample(seed, f"{stream}/{pair.twin_id}", index, difficulty, concept=pair.pos)
@@ -69,12 +71,16 @@ def write_run_folder(
                 caption_id = f"{concept.concept_id}-{stream}-{index:03d}"
                 caption_ids[side] = caption_id
                 text = cultural_caption(concept, sample.colour, sample.pattern, sample.template)
-                lines[records.Caption].append(records.to_json(records.Caption(caption_id, concept.concept_id, index, text)))
+                lines[records.Caption].append(
+                    records.to_json(records.Caption(caption_id, concept.concept_id, index, text))
+                )
                 path = f"images/{caption_id}.png"
                 sample.image(difficulty, concept=concept).save(run_dir / path)
                 image_seed = seed_for(seed, f"{stream}/{pair.twin_id}", index)
                 size = difficulty.image_size
-                lines[records.ImageRecord].append(records.to_json(records.ImageRecord(caption_id, path, image_seed, size, size)))
+                lines[records.ImageRecord].append(
+                    records.to_json(records.ImageRecord(caption_id, path, image_seed, size, size))
+                )
             pair_id = f"{pair.twin_id}-{stream}-{index:03d}"
             lines[records.Pair].append(
                 records.to_json(records.Pair(pair_id, pair.twin_id, caption_ids["pos"], caption_ids["neg"]))
@@ -84,7 +90,10 @@ def write_run_folder(
     run_record = {
         "source": SOURCE,
         "config": {"seed": seed, "stream": stream, "images_per_concept": images_per_concept, **asdict(difficulty)},
-        "models": {"images": "benchmarks.twinworld.render (procedural)", "text": "benchmarks.twinworld.world templates"},
+        "models": {
+            "images": "benchmarks.twinworld.render (procedural)",
+            "text": "benchmarks.twinworld.world templates",
+        },
         "quality_filter": "none: renders are exact, every image passes",
         "summary": {"concepts": len(lines[records.Concept]), "pairs": len(lines[records.Pair])},
     }

@@ -45,7 +45,9 @@ class Concept:
 
     @property
     def context(self) -> str:
-        return f"A {self.kind.name} the {self.culture.name} people {self.kind.use}, above all at {self.culture.occasion}."
+        return (
+            f"A {self.kind.name} the {self.culture.name} people {self.kind.use}, above all at {self.culture.occasion}."
+        )
 
     @property
     def visual_features(self) -> str:
@@ -141,8 +143,7 @@ GENERIC_TEMPLATES = (
     "a {kind} in {colour} with {pattern_with}.",
     "a photo of a {kind}.",
     "a {pattern_adj} {kind}.",
-    "something {colour}.",
-    "a {colour} object.",
+    "a {kind} in {colour}.",
 )
 
 
