@@ -46,8 +46,8 @@ class PretrainConfig:
 
     shape: ClipShape = BASE_SHAPE
     num_images: int = 4000
-    steps: int = 600
-    batch_size: int = 64
+    steps: int = 1000
+    batch_size: int = 128
     learning_rate: float = 2e-3
     warmup_steps: int = 100
     weight_decay: float = 0.1
