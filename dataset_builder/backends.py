@@ -61,7 +61,10 @@ class TransformersChat:
             torch.manual_seed(batch[0].seed)
             chats = [r.messages for r in batch]
             if self.config.task == "image-text-to-text":
-                outputs = self.pipe(text=chats, batch_size=len(batch), return_full_text=False, **sampling)
+                # this pipeline hands unknown keyword arguments to its processor, not to generate()
+                outputs = self.pipe(
+                    text=chats, batch_size=len(batch), return_full_text=False, generate_kwargs=sampling
+                )
             else:
                 outputs = self.pipe(chats, batch_size=len(batch), return_full_text=False, **sampling)
             answers.extend(out[0]["generated_text"] for out in outputs)

@@ -48,7 +48,11 @@ def compose(concept: Concept, templates: list[str], count: int, max_words: int) 
 
     features = _clauses(concept.visual_features)
     setting = " ".join(_clauses(concept.context)[0].split()[:8]).rstrip(".")
-    values = {"concept": concept.concept, "setting": setting[:1].lower() + setting[1:], "country": country(concept.country).name}
+    values = {
+        "concept": concept.concept,
+        "setting": setting[:1].lower() + setting[1:],
+        "country": country(concept.country).name,
+    }
     found: list[str] = []
     for round_ in range(len(features)):
         for i, template in enumerate(templates):
@@ -86,7 +90,9 @@ def run(ctx: StageContext) -> StageResult:
             outcomes = []
             for concept in batch:
                 try:
-                    outcomes.append(Outcome(concept.concept_id, records(concept, compose(concept, templates, per, max_words))))
+                    outcomes.append(
+                        Outcome(concept.concept_id, records(concept, compose(concept, templates, per, max_words)))
+                    )
                 except Invalid as error:
                     outcomes.append(Outcome(concept.concept_id, rejected=error.reason, detail=error.detail))
             return outcomes

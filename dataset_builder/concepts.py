@@ -110,7 +110,9 @@ def run_top_down(ctx: StageContext) -> StageResult:
             ids.update(c.concept_id for c in found[:missing])
             return found[:missing]
 
-        return Query(cell_id(cell), [{"role": "user", "content": prompt}], item_seed(config.seed, cell_id(cell)), validate)
+        return Query(
+            cell_id(cell), [{"role": "user", "content": prompt}], item_seed(config.seed, cell_id(cell)), validate
+        )
 
     def handle(batch):
         return ask(ctx.backend(model), [query(cell) for cell in batch], model.max_attempts)

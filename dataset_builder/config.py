@@ -247,7 +247,8 @@ class GenerationConfig:
             )
         if (self.quality.vlm_scores or self.source == "bottom-up") and self.reader is None:
             raise ValueError("quality.vlm_scores and source 'bottom-up' need vision_model (or text_model).")
-        if self.reader is not None and self.reader.backend == "transformers" and self.reader.task != TASKS[1]:
+        reads_images = self.quality.vlm_scores or self.source == "bottom-up"
+        if reads_images and self.reader.backend == "transformers" and self.reader.task != TASKS[1]:
             raise ValueError(f"the model that reads images ({self.reader.model}) needs task 'image-text-to-text'.")
         if self.source == "bottom-up" and not self.bottom_up.dataset:
             raise ValueError("source 'bottom-up' needs bottom_up.dataset (a Hub id or local dataset path).")

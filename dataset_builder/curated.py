@@ -29,7 +29,9 @@ class CuratedTwin:
     neg: Concept
 
     def twin(self) -> Twin:
-        return Twin(twin_id(self.pos.concept_id, self.neg.concept_id), self.pos.concept_id, self.neg.concept_id, self.category)
+        return Twin(
+            twin_id(self.pos.concept_id, self.neg.concept_id), self.pos.concept_id, self.neg.concept_id, self.category
+        )
 
 
 def slug(text: str) -> str:

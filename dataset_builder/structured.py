@@ -17,12 +17,17 @@ from .run_folder import item_seed
 
 
 class Invalid(ValueError):
-    """An answer that does not fit the schema; ``reason`` is a short code recorded in rejections."""
+    """An answer that does not fit the schema; ``reason`` is a short code recorded in rejections.
 
-    def __init__(self, reason: str, detail: str = ""):
+    ``final=True`` marks a well-formed answer that rejects the item (e.g. "not a cultural image"):
+    it is recorded at once, not asked again.
+    """
+
+    def __init__(self, reason: str, detail: str = "", final: bool = False):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.final = final
 
 
 @dataclass
@@ -86,6 +91,9 @@ def ask(backend, queries: list[Query], max_attempts: int) -> list[Outcome]:
             try:
                 outcomes[query.item_id] = Outcome(query.item_id, records=query.validate(parse_json(answer)))
             except Invalid as error:
+                if error.final:
+                    outcomes[query.item_id] = Outcome(query.item_id, rejected=error.reason, detail=error.detail)
+                    continue
                 last[query.item_id] = (error, answer)
                 retry.append(query)
         pending = retry
