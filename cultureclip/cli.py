@@ -20,6 +20,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dataset_builder.generate",
         "generate CulTwin data (concepts, twins, captions, images, quality filter) into a resumable run folder",
     ),
+    "build-dataset": (
+        "dataset_builder.release_cli",
+        "build the CulTwin release (Parquet + dataset card) from a generation run folder",
+    ),
+    "validate-dataset": (
+        "dataset_builder.validate_cli",
+        "check a CulTwin release: schema, images, split leakage, duplicates, caption lengths",
+    ),
 }
 
 
