@@ -79,12 +79,13 @@ def load_curated(path: str | Path | None = None) -> list[CuratedTwin]:
 
     Raises:
         ValueError: naming the file and line of a malformed entry, an unknown category or country
-            code, a twin equal to its concept or from the same country, or a repeated pair.
+            code, a twin equal to its concept or from the same country, a repeated pair, or a concept
+            in two pairs.
     """
     path = Path(path) if path is not None else default_path()
     if not path.is_file():
         raise FileNotFoundError(f"curated twin list {path} does not exist.")
-    twins, seen = [], set()
+    twins, seen, twinned = [], set(), {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -106,6 +107,13 @@ def load_curated(path: str | Path | None = None) -> list[CuratedTwin]:
         if key in seen:
             raise ValueError(f"{where} repeats the pair {pos.concept!r} / {neg.concept!r}.")
         seen.add(key)
+        for concept in (pos, neg):
+            if concept.concept_id in twinned:
+                raise ValueError(
+                    f"{where}: {concept.concept!r} ({concept.country}) already has a twin on line "
+                    f"{twinned[concept.concept_id]}; each concept has exactly one twin."
+                )
+            twinned[concept.concept_id] = number
         twins.append(CuratedTwin(data["category"], pos, neg))
     if not twins:
         raise ValueError(f"{path} has no twin pairs.")

@@ -67,6 +67,9 @@ def test_repeated_pair_and_empty_file(tmp_path):
     path.write_text(first + first)
     with pytest.raises(ValueError, match="repeats the pair"):
         load_curated(path)
+    path.write_text(FIRST + _line(neg__concept="Mandu", neg__country="KR") + "\n")
+    with pytest.raises(ValueError, match=r"'Jiaozi' \(CN\) already has a twin on line 1"):
+        load_curated(path)
     path.write_text("\n")
     with pytest.raises(ValueError, match="no twin pairs"):
         load_curated(path)

@@ -26,6 +26,7 @@ from dataset_builder.records import (
     Twin,
     read_records,
 )
+from dataset_builder.run_data import load_run
 
 SAMPLE = str(Path("tests/data/curated_sample.jsonl").resolve())
 TINY = "configs/cultwin_tiny.yaml"
@@ -72,6 +73,9 @@ def test_tiny_curated_run_end_to_end(tiny_models, tmp_path, capsys):
     assert "caption_compose" in record["prompts"] and record["libraries"]["torch"]
     assert record["summary"]["pairs"] == {**record["summary"]["pairs"], "items_in": 8, "kept": 8, "failed": 0}
     assert record["sampling"]["diffusion"] == {"resolution": 64, "steps": 1, "guidance_scale": 0.0}
+
+    # the run folder is what the datasets builder reads
+    assert len(load_run(out).pairs) == 8
 
     # the same command again: nothing redone, nothing duplicated
     before = snapshot(out)
