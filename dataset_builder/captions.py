@@ -84,7 +84,7 @@ def run(ctx: StageContext) -> StageResult:
         return [Caption(caption_id(concept.concept_id, i), concept.concept_id, i, texts[i]) for i in missing]
 
     if config.captions.mode == "compose":
-        templates = compose_templates(ctx)
+        templates = compose_templates(ctx.prompt("caption_compose"))
 
         def handle(batch: list[Concept]) -> list[Outcome]:
             outcomes = []
@@ -101,7 +101,9 @@ def run(ctx: StageContext) -> StageResult:
     else:
         model = config.text_model
         example = ctx.curated[0]
-        example_captions = "\n".join(compose(example.pos, compose_templates(ctx), 3, max_words))
+        example_captions = "\n".join(
+            compose(example.pos, compose_templates(ctx.prompt("caption_compose")), 3, max_words)
+        )
 
         def query(concept: Concept) -> Query:
             prompt = ctx.render(
@@ -145,6 +147,6 @@ def run(ctx: StageContext) -> StageResult:
     return process(ctx, "captions", concepts, lambda c: c.concept_id, handle, batch_size, done)
 
 
-def compose_templates(ctx: StageContext) -> list[str]:
-    """The caption templates of ``prompts/caption_compose.txt`` (comment lines dropped)."""
-    return [line for line in ctx.prompt("caption_compose").splitlines() if line.strip() and not line.startswith("#")]
+def compose_templates(text: str) -> list[str]:
+    """The caption templates of ``prompts/caption_compose.txt``: one per line, ``#`` lines dropped."""
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]

@@ -45,18 +45,23 @@ class StageContext:
         return self._backends[key]
 
     def prompt(self, name: str) -> str:
-        """A prompt template from ``dataset_builder/prompts``, remembered for ``run.json``."""
-        from importlib import resources
-
+        """A prompt template (`load_prompt`), remembered for ``run.json``."""
         if name not in self.prompts_used:
-            path = resources.files("dataset_builder") / "prompts" / f"{name}.txt"
-            self.prompts_used[name] = path.read_text(encoding="utf-8")
+            self.prompts_used[name] = load_prompt(name)
         return self.prompts_used[name]
 
     def render(self, name: str, **values) -> str:
+        """The prompt ``name`` with its ``$placeholders`` filled."""
         from string import Template
 
         return Template(self.prompt(name)).substitute(**values)
+
+
+def load_prompt(name: str) -> str:
+    """The text of ``dataset_builder/prompts/<name>.txt``."""
+    from importlib import resources
+
+    return (resources.files("dataset_builder") / "prompts" / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def process(
