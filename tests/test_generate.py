@@ -209,19 +209,15 @@ def test_language_stages_on_well_formed_answers(tiny_models, tmp_path, monkeypat
 def test_tiny_models_nonsense_is_survived_and_explained(tiny_models, tmp_path):
     """Random-weight models answer noise: every item is rejected with its reason, nothing crashes."""
     small = ["max_new_tokens=12", "max_attempts=2", "batch_size=4", "dtype=float32", "temperature=0.7"]
-    config = load_config(
-        TINY,
-        [
-            f"curated_path={SAMPLE}",
-            "selection.limit=1",
-            "captions.per_concept=2",
-            "quality.vlm_scores=true",
-            f"vision_model={{model: {tiny_models['vlm']}}}",
-            *(f"vision_model.{s}" for s in small),
-        ],
-        {"models_dir": str(tiny_models["diffusion"].parent)},
+
+    def config(role, model, *sets):
+        overrides = [f"curated_path={SAMPLE}", f"{role}={{model: {model}}}", *(f"{role}.{s}" for s in small), *sets]
+        return load_config(TINY, overrides, {"models_dir": str(tiny_models["diffusion"].parent)})
+
+    vlm_quality = config(
+        "vision_model", tiny_models["vlm"], "quality.vlm_scores=true", "selection.limit=1", "captions.per_concept=2"
     )
-    record = generate(config, tmp_path / "curated", progress=False)
+    record = generate(vlm_quality, tmp_path / "curated", progress=False)
     quality = record["summary"]["quality"]
     assert quality["items_in"] == 4 and quality["kept"] == 0 and sum(quality["rejected"].values()) == 4
     assert record["summary"]["pairs"]["kept"] == 0
@@ -232,19 +228,15 @@ def test_tiny_models_nonsense_is_survived_and_explained(tiny_models, tmp_path):
         "after 2 attempts" in r.detail for r in read_records(tmp_path / "curated", Rejection) if r.stage == "quality"
     )
 
-    config = load_config(
-        TINY,
-        [
-            f"curated_path={SAMPLE}",
-            "source=top-down",
-            "selection.countries=[CN, JP]",
-            "selection.categories=[Cuisine]",
-            f"text_model={{model: {tiny_models['llm']}, task: text-generation}}",
-            *(f"text_model.{s}" for s in small),
-        ],
-        {"models_dir": str(tiny_models["diffusion"].parent)},
+    top_down = config(
+        "text_model",
+        tiny_models["llm"],
+        "text_model.task=text-generation",
+        "source=top-down",
+        "selection.countries=[CN, JP]",
+        "selection.categories=[Cuisine]",
     )
-    record = generate(config, tmp_path / "top-down", progress=False)
+    record = generate(top_down, tmp_path / "top-down", progress=False)
     concepts = record["summary"]["concepts"]
     assert concepts["items_in"] == 2 and concepts["kept"] == 0 and sum(concepts["rejected"].values()) == 2
     assert record["summary"]["pairs"]["items_in"] == 0
