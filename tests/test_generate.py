@@ -240,3 +240,60 @@ def test_tiny_models_nonsense_is_survived_and_explained(tiny_models, tmp_path):
     concepts = record["summary"]["concepts"]
     assert concepts["items_in"] == 2 and concepts["kept"] == 0 and sum(concepts["rejected"].values()) == 2
     assert record["summary"]["pairs"]["items_in"] == 0
+
+
+def _wit_folder(path: Path) -> Path:
+    """A WIT-style image-text dataset on disk (``imagefolder`` with a metadata file)."""
+    from PIL import Image
+
+    path.mkdir()
+    rows = [
+        ("Hanbok", "Korean traditional dress.", "A woman in a hanbok."),
+        ("Parking lot", "A place to park cars.", "Cars parked in rows."),
+        ("Kimono", "Japanese traditional garment.", "A kimono on display."),
+    ]
+    with (path / "metadata.jsonl").open("w") as metadata:
+        for index, (title, description, caption) in enumerate(rows):
+            Image.new("RGB", (16, 16), (index * 80, 0, 0)).save(path / f"{index}.png")
+            row = {"file_name": f"{index}.png", "title": title, "description": description, "caption": caption}
+            metadata.write(json.dumps(row) + "\n")
+    return path
+
+
+class ScriptedReader(ScriptedVLM):
+    def answer(self, content):
+        text = content[-1]["text"] if isinstance(content, list) else content
+        if "Page title: " not in text:
+            return super().answer(content)
+        title = text.split("Page title: ")[1].splitlines()[0]
+        if title == "Parking lot":
+            return '{"cultural": false}'
+        country = {"Hanbok": "KR", "Kimono": "JP"}[title]
+        fields = {"concept": title, "country": country, "category": "costume", "context": "c", "visual_features": "v"}
+        return json.dumps({"cultural": True, **fields})
+
+
+def test_bottom_up_concepts_from_an_image_text_dataset(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends, "make_backend", ScriptedReader)
+    folder = _wit_folder(tmp_path / "wit")
+    sets = [
+        f"curated_path={SAMPLE}",
+        "source=bottom-up",
+        f"bottom_up.dataset={folder}",
+        "bottom_up.title_column=title",
+        "bottom_up.description_column=description",
+        "bottom_up.caption_column=caption",
+    ]
+    config = load_config("configs/cultwin_paper.yaml", sets)
+    generate(config, tmp_path / "run", stages=["concepts"], progress=False)
+    concepts = read_records(tmp_path / "run", Concept)
+    assert [(c.concept_id, c.category, c.source) for c in concepts] == [
+        ("row0-kr-clothing-hanbok", "Clothing", "bottom-up"),
+        ("row2-jp-clothing-kimono", "Clothing", "bottom-up"),
+    ]
+    [rejection] = read_records(tmp_path / "run", Rejection)
+    assert (rejection.stage, rejection.item_id, rejection.reason) == ("concepts", "row1", "not-cultural")
+
+    bad = load_config("configs/cultwin_paper.yaml", [*sets, "bottom_up.caption_column=caption_reference"])
+    with pytest.raises(ValueError, match=r"has no column\(s\) \['caption_reference'\]"):
+        generate(bad, tmp_path / "bad", stages=["concepts"], progress=False)
