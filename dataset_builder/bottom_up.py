@@ -104,7 +104,7 @@ def run(ctx: StageContext) -> StageResult:
     existing = read_records(ctx.run_dir, Concept)
     known = {(c.country, c.category, c.concept.casefold()) for c in existing}
     examples = "\n".join(
-        concept_json(t.pos)[:-1] + f', "cultural": true, "country": "{t.pos.country}", "category": "{t.category}"}}'
+        concept_json(t.pos, cultural=True, country=t.pos.country, category=t.category)
         for t in few_shot_examples(ctx.curated, None, 2)
     )
 
@@ -133,4 +133,4 @@ def run(ctx: StageContext) -> StageResult:
         return ask(ctx.backend(model), [query(i) for i in batch], model.max_attempts)
 
     done = {c.concept_id.split("-", 1)[0] for c in existing if c.source == "bottom-up"}
-    return process(ctx, "concepts", list(range(len(rows))), row_id, handle, model.batch_size, done)
+    return process(ctx, "concepts", list(range(len(rows))), row_id, handle, model.round_size, done)

@@ -142,7 +142,7 @@ def run(ctx: StageContext) -> StageResult:
         def handle(batch):
             return ask(ctx.backend(model), [query(c) for c in batch], model.max_attempts)
 
-        batch_size = model.batch_size
+        batch_size = model.round_size
     done = {key for key, indices in have.items() if len(indices) >= per}
     return process(ctx, "captions", concepts, lambda c: c.concept_id, handle, batch_size, done)
 

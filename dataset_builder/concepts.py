@@ -20,9 +20,10 @@ CONTEXT_WORDS = 45
 NAME_WORDS = 8
 
 
-def concept_json(concept: Concept) -> str:
+def concept_json(concept: Concept, **extra) -> str:
+    """A concept as the JSON object the prompts ask for (a few-shot example), plus ``extra`` fields."""
     fields = {"concept": concept.concept, "context": concept.context, "visual_features": concept.visual_features}
-    return json.dumps(fields, ensure_ascii=False)
+    return json.dumps(fields | extra, ensure_ascii=False)
 
 
 def validate_concept(data, country: str, category: str, source: str) -> Concept:
@@ -118,4 +119,4 @@ def run_top_down(ctx: StageContext) -> StageResult:
         return ask(ctx.backend(model), [query(cell) for cell in batch], model.max_attempts)
 
     done = {key for key, count in have.items() if count >= wanted}
-    return process(ctx, "concepts", cells, cell_id, handle, model.batch_size, done)
+    return process(ctx, "concepts", cells, cell_id, handle, model.round_size, done)

@@ -67,6 +67,11 @@ class ModelConfig:
     max_attempts: int = 3
     dtype: str = "auto"
 
+    @property
+    def round_size(self) -> int:
+        """Items handed to the backend at once: a local batch, or as many requests as may be in flight."""
+        return self.concurrency if self.backend == "openai" else self.batch_size
+
     def __post_init__(self):
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("task", self.task, TASKS)

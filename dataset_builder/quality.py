@@ -108,5 +108,5 @@ def run(ctx: StageContext) -> StageResult:
         return outcomes
 
     done = {s.caption_id for s in read_records(ctx.run_dir, QualityScore)}
-    batch_size = reader.batch_size if reader is not None else 16
+    batch_size = reader.round_size if reader is not None else 16
     return process(ctx, "quality", records, lambda r: r.caption_id, handle, batch_size, done)

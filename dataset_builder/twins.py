@@ -44,6 +44,7 @@ def run(ctx: StageContext) -> StageResult:
     if ctx.config.source == "curated":
         return StageResult(0, note="the curated source provides the twins")
     from .pipeline import process
+    from .taxonomy import country
 
     config, model = ctx.config, ctx.config.text_model
     concepts = read_records(ctx.run_dir, Concept)
@@ -58,16 +59,13 @@ def run(ctx: StageContext) -> StageResult:
         prompt = ctx.render(
             "twins",
             concept=concept.concept,
-            country=concept.country,
+            country=country(concept.country).name,
             country_code=concept.country,
             category=concept.category,
             context=concept.context,
             visual_features=concept.visual_features,
             examples="\n".join(
-                f"{t.pos.concept} ({t.pos.country}) -> "
-                + concept_json(t.neg)[:-1]
-                + f', "country": "{t.neg.country}"}}'
-                for t in examples
+                f"{t.pos.concept} ({t.pos.country}) -> {concept_json(t.neg, country=t.neg.country)}" for t in examples
             ),
         )
         return Query(
@@ -81,4 +79,4 @@ def run(ctx: StageContext) -> StageResult:
         return ask(ctx.backend(model), [query(c) for c in batch], model.max_attempts)
 
     done = {t.pos_concept_id for t in twins}
-    return process(ctx, "twins", inputs, lambda c: c.concept_id, handle, model.batch_size, done)
+    return process(ctx, "twins", inputs, lambda c: c.concept_id, handle, model.round_size, done)
