@@ -82,7 +82,7 @@ def run_top_down(ctx: StageContext) -> StageResult:
 
     def query(cell: TaxonomyCell) -> Query:
         missing = wanted - have[cell_id(cell)]
-        examples = [t.pos for t in few_shot_examples(ctx.curated, cell.category, 3)]
+        examples = [t.pos for t in few_shot_examples(ctx.curated, cell.category, 3, cell.country.code)]
         prompt = ctx.render(
             "concepts",
             category=cell.category,

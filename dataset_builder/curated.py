@@ -140,8 +140,12 @@ def select(
     return chosen[:limit] if limit is not None else chosen
 
 
-def few_shot_examples(twins: list[CuratedTwin], category: str | None, count: int = 2) -> list[CuratedTwin]:
-    """Examples for a prompt: pairs of the same category first, in list order."""
+def few_shot_examples(
+    twins: list[CuratedTwin], category: str | None, count: int = 2, exclude_country: str | None = None
+) -> list[CuratedTwin]:
+    """Examples for a prompt: pairs of the same category first, in list order, none whose concept
+    is from ``exclude_country`` (so the model is not shown an answer for the very item it is asked)."""
+    twins = [t for t in twins if t.pos.country != exclude_country]
     same = [t for t in twins if t.category == category]
     other = [t for t in twins if t.category != category]
     return (same + other)[:count]

@@ -55,7 +55,7 @@ def run(ctx: StageContext) -> StageResult:
     used = {c.concept_id for c in concepts} - orphans
 
     def query(concept: Concept) -> Query:
-        examples = few_shot_examples(ctx.curated, concept.category, 2)
+        examples = few_shot_examples(ctx.curated, concept.category, 2, concept.country)
         prompt = ctx.render(
             "twins",
             concept=concept.concept,

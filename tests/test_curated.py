@@ -28,6 +28,7 @@ def test_sample_loads_into_concepts_and_twins():
     assert [t.pos.country for t in select(twins, regions=["Asia"], limit=2)] == ["CN", "CN"]
     assert select(twins, countries=["jp"])[0].pos.concept == "Pagoda"
     assert few_shot_examples(twins, "Architecture", 2)[0].category == "Architecture"
+    assert [t.pos.concept for t in few_shot_examples(twins, "Art", 2, exclude_country="CN")] == ["Sari", "Pagoda"]
 
 
 def _line(**changes):
