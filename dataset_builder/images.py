@@ -1,8 +1,9 @@
 """Stage 6: one image per caption from any diffusers text-to-image pipeline.
 
 Each caption has its own seed (from the run seed and the caption id) and its own CPU
-``torch.Generator``, so an image does not depend on its batch, on the number of processes or on
-whether the run was resumed. Launched with ``accelerate launch``, the pending captions are split
+``torch.Generator``, so its starting latents do not depend on its batch, on the number of
+processes or on whether the run was resumed (the pixels can differ by one level between batch
+compositions: float rounding). Launched with ``accelerate launch``, the pending captions are split
 across processes (one per GPU) with ``PartialState().split_between_processes``; as a plain
 process it runs on one device (GPU if there is one, else CPU).
 """

@@ -297,3 +297,25 @@ def test_bottom_up_concepts_from_an_image_text_dataset(tmp_path, monkeypatch):
     bad = load_config("configs/cultwin_paper.yaml", [*sets, "bottom_up.caption_column=caption_reference"])
     with pytest.raises(ValueError, match=r"has no column\(s\) \['caption_reference'\]"):
         generate(bad, tmp_path / "bad", stages=["concepts"], progress=False)
+
+
+@pytest.mark.slow
+def test_images_split_across_two_processes_match_one_process(tiny_models, tmp_path):
+    """``accelerate launch --num_processes 2`` (CPU): same records, same images up to float rounding."""
+    import numpy as np
+    from PIL import Image
+
+    sets = ("diffusion.batch_size=2",)
+    one, two = tmp_path / "one", tmp_path / "two"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    assert main(tiny_argv(tiny_models, one, *sets)) == 0
+    launch = ["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1"]
+    launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "cultureclip.cli", "generate"]
+    subprocess.run(
+        [*launch, *tiny_argv(tiny_models, two, *sets)], check=True, env=env, capture_output=True, timeout=300
+    )
+    assert sorted(map(str, read_records(two, ImageRecord))) == sorted(map(str, read_records(one, ImageRecord)))
+    for record in read_records(one, ImageRecord):
+        a, b = (np.asarray(Image.open(run / record.path), dtype=int) for run in (one, two))
+        assert np.abs(a - b).max() <= 1  # the same latents; batches differ, so float rounding may
+    assert (two / "pairs.jsonl").read_text() == (one / "pairs.jsonl").read_text()
