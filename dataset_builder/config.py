@@ -203,7 +203,8 @@ class BottomUpConfig:
     Args:
         dataset: Hub id or local path understood by ``datasets.load_dataset``.
         split: the split to read.
-        title_column, description_column, caption_column, image_column: column names.
+        title_column, description_column, caption_column, image_column: column names; the image
+            column holds images (a ``datasets.Image`` feature) or local file paths, not URLs.
     """
 
     dataset: str | None = None

@@ -34,6 +34,7 @@ class Invalid(ValueError):
 class Outcome:
     item_id: str
     records: list = field(default_factory=list)
+    """What the query's ``validate`` returned: the item's records (the quality stage: its scores)."""
     rejected: str | None = None
     """The rejection reason (the item is done, with nothing kept)."""
     detail: str = ""
