@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "modeling_cultureclip.tiny_models_cli",
         "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
     ),
+    "train": (
+        "trainer.train",
+        "fine-tune CLIP on CulTwin pairs (twin-aware loss, LoRA) and export a plain CLIPModel",
+    ),
 }
 
 
