@@ -137,9 +137,15 @@ class CultureCLIPLoss(nn.Module):
     def _gather(self, x: torch.Tensor) -> torch.Tensor:
         if not self.gather_across_devices or not _distributed():
             return x
-        import torch.distributed.nn.functional as dist_nn
+        import torch.distributed as dist
+        import torch.distributed._functional_collectives as funcol
 
-        # all_gather with autograd: each process's features get the gradient of the global loss.
+        # All-gather with autograd (backward: reduce-scatter of the sum), so each process's features
+        # get the gradient of the global loss.
+        if hasattr(funcol, "all_gather_single_autograd"):
+            return funcol.all_gather_single_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
+        import torch.distributed.nn.functional as dist_nn  # torch < 2.13
+
         return torch.cat(dist_nn.all_gather(x))
 
     def _concept_ids(self, pos_ids, neg_ids):
