@@ -113,8 +113,8 @@ def test_unique_concepts_make_the_mask_a_no_op():
 
 
 def test_clip_equals_transformers_clip_loss(tiny_models):
-    from transformers import CLIPModel, CLIPProcessor
     from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
 
     model = CLIPModel.from_pretrained(tiny_models["clip"]).eval()
     processor = CLIPProcessor.from_pretrained(tiny_models["clip"])
