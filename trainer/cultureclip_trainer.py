@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
-from transformers import CLIPModel, CLIPProcessor, Trainer
+from transformers import CLIPModel, CLIPProcessor, Trainer, set_seed
 
 from modeling_cultureclip.loss import CultureCLIPLoss
 
@@ -55,6 +55,7 @@ class CultureCLIPTrainer(Trainer):
         from peft import PeftModel
 
         if not isinstance(model, PeftModel):
+            set_seed(args.seed)  # the adapters' initialisation is part of the run's reproducibility
             model = prepare_model(model, args)
         self.loss_fn = CultureCLIPLoss(
             loss_type=args.loss_type,
