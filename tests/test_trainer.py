@@ -13,19 +13,19 @@ from trainer.export import export_model
 
 
 def _config(tmp_path, **overrides):
-    values = dict(
-        output_dir=str(tmp_path / "run"),
-        use_cpu=True,
-        max_steps=3,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-2,
-        warmup_steps=0,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-    )
+    values = {
+        "output_dir": str(tmp_path / "run"),
+        "use_cpu": True,
+        "max_steps": 3,
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 1e-2,
+        "warmup_steps": 0,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+    }
     return CultureCLIPConfig(**(values | overrides))
 
 
@@ -124,7 +124,7 @@ class _StopAt(TrainerCallback):
 
 def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(tiny_models, tmp_path):
     dataset = pairs_dataset(num_twins=4)  # 16 rows, 4 per step: the run crosses an epoch boundary
-    common = dict(max_steps=6, save_strategy="steps", save_steps=3, lora_dropout=0.1)
+    common = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3, "lora_dropout": 0.1}
     uninterrupted = _trainer(tiny_models, _config(tmp_path / "a", **common), dataset)
     uninterrupted.train()
 
@@ -143,7 +143,13 @@ def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(tiny_models, t
 def test_evaluation_reports_loss_terms_and_accuracies(tiny_models, tmp_path):
     trainer = _trainer(tiny_models, _config(tmp_path), eval_dataset=pairs_dataset(num_twins=2))
     metrics = trainer.evaluate()
-    expected = {"eval_loss", "eval_caption_loss", "eval_concept_loss", "eval_image_text_accuracy", "eval_twin_accuracy"}
+    expected = {
+        "eval_loss",
+        "eval_caption_loss",
+        "eval_concept_loss",
+        "eval_image_text_accuracy",
+        "eval_twin_accuracy",
+    }
     assert expected <= set(metrics)
     assert 0 <= metrics["eval_twin_accuracy"] <= 1
 
