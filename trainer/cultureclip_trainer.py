@@ -73,25 +73,8 @@ class CultureCLIPTrainer(Trainer):
             **kwargs,
         )
 
-    def embed(self, model, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """One vision and one text forward; returns the six per-row embeddings (``*_embeds``, ``(B, D)``)."""
-        # Calling the model itself (not get_*_features) keeps DDP's forward hooks in the loop.
-        outputs = model(
-            input_ids=inputs["input_ids"],
-            attention_mask=inputs["attention_mask"],
-            pixel_values=inputs["pixel_values"],
-            return_dict=True,
-        )
-        pos_images, neg_images = outputs.image_embeds.chunk(2)
-        texts = outputs.text_embeds
-        return {
-            "pos_image_embeds": pos_images,
-            "neg_image_embeds": neg_images,
-            **{f"{name}_embeds": texts[inputs[f"{name}_index"]] for name in _TEXTS},
-        }
-
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        embeds = self.embed(model, inputs)
+        embeds = embed_batch(model, inputs)
         terms = self.loss_fn(
             **embeds,
             logit_scale=clip_model(self.accelerator.unwrap_model(model)).logit_scale.exp(),
@@ -125,6 +108,27 @@ class CultureCLIPTrainer(Trainer):
 
 
 _TEXTS = ("pos_caption", "neg_caption", "pos_concept", "neg_concept")
+
+
+def embed_batch(model, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """One vision forward and one text forward over a `DataCollatorForCulTwin` batch.
+
+    Returns the six per-row embeddings the loss takes (``pos_image_embeds`` ... ``neg_concept_embeds``,
+    each ``(B, D)``); each distinct text was encoded once and is indexed back to its rows.
+    """
+    # Calling the model itself (not get_*_features) keeps DDP's forward hooks in the loop.
+    outputs = model(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        pixel_values=inputs["pixel_values"],
+        return_dict=True,
+    )
+    pos_images, neg_images = outputs.image_embeds.chunk(2)
+    return {
+        "pos_image_embeds": pos_images,
+        "neg_image_embeds": neg_images,
+        **{f"{name}_embeds": outputs.text_embeds[inputs[f"{name}_index"]] for name in _TEXTS},
+    }
 
 
 def retrieval_accuracies(outputs: dict[str, torch.Tensor], inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
