@@ -1,5 +1,7 @@
 """CultureCLIPTrainer on the tiny CLIP: what trains, export, resume, bad rows, metrics."""
 
+import json
+
 import pytest
 import torch
 from cultwin_fixtures import pair_rows, pairs_dataset
@@ -58,12 +60,21 @@ def test_lora_trains_the_adapters_and_nothing_else(tiny_models, tmp_path):
     assert {"caption_loss", "concept_loss"} <= set(history[0])
 
 
-def test_logit_scale_trains_only_when_asked(tiny_models, tmp_path):
-    trainer = _trainer(tiny_models, _config(tmp_path, train_logit_scale=True, finetuning="full"))
-    before = trainer.model.logit_scale.detach().clone()
+@pytest.mark.parametrize("finetuning", ["lora", "full"])
+def test_logit_scale_trains_only_when_asked(tiny_models, tmp_path, finetuning):
+    trainer = _trainer(tiny_models, _config(tmp_path, train_logit_scale=True, finetuning=finetuning))
+    clip = trainer.model.get_base_model() if finetuning == "lora" else trainer.model
+    before = clip.logit_scale.detach().clone()
     trainer.train()
-    assert not torch.equal(before, trainer.model.logit_scale.detach())
-    assert all(p.requires_grad for p in trainer.model.parameters())
+    assert not torch.equal(before, clip.logit_scale.detach())
+    folders = export_model(trainer.model, trainer.processing_class, tmp_path / "export")
+    merged = CLIPModel.from_pretrained(folders["merged"])
+    torch.testing.assert_close(merged.logit_scale.detach(), clip.logit_scale.detach())
+    if finetuning == "lora":
+        saved = json.loads((folders["adapter"] / "logit_scale.json").read_text())["logit_scale"]
+        assert saved == pytest.approx(merged.logit_scale.item())
+    else:
+        assert folders["adapter"] is None
 
 
 @pytest.mark.parametrize(
