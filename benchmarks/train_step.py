@@ -21,51 +21,12 @@ peak rise of the process RSS above its level before the timed steps (sampled eve
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import torch
-
-WORDS = ["steamed", "carved", "woven", "painted", "festive", "lacquered", "embroidered", "glazed", "folded", "braided"]
-PLACES = ["a night market", "a temple courtyard", "a family table", "a village square", "a museum shelf"]
-
-
-def twin_group_rows(num_twins: int, captions_per_concept: int, image_size: int, seed: int) -> list[dict]:
-    """CulTwin pair rows: every positive caption x every twin caption of each twin pair."""
-    from PIL import Image
-
-    rng = random.Random(seed)
-    rows = []
-    for twin in range(num_twins):
-        sides = {}
-        for side in ("pos", "neg"):
-            concept = f"{'concept' if side == 'pos' else 'twin'} {twin} {rng.choice(WORDS)}"
-            captions = [
-                f"A {rng.choice(WORDS)} {concept} shown at {rng.choice(PLACES)} with {rng.choice(WORDS)} details, view {k}"
-                for k in range(captions_per_concept)
-            ]
-            images = [
-                Image.new("RGB", (image_size, image_size), tuple(rng.randrange(256) for _ in range(3)))
-                for _ in captions
-            ]
-            sides[side] = (concept, captions, images)
-        for i in range(captions_per_concept):
-            for j in range(captions_per_concept):
-                row = {"pair_id": f"t{twin}-{i}-{j}"}
-                for side, k in (("pos", i), ("neg", j)):
-                    concept, captions, images = sides[side]
-                    row |= {
-                        f"{side}_concept": concept,
-                        f"{side}_concept_id": f"{side}-{twin}",
-                        f"{side}_caption": captions[k],
-                        f"{side}_image": images[k],
-                    }
-                rows.append(row)
-    rng.shuffle(rows)
-    return rows
 
 
 def public_batch(processor, rows: list[dict]) -> dict[str, torch.Tensor]:
@@ -160,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     from modeling_cultureclip import CultureCLIPLoss, TinyModelsConfig, make_tiny_models
     from trainer import CultureCLIPConfig, DataCollatorForCulTwin, prepare_model
     from trainer.cultureclip_trainer import embed_batch
+    from trainer.synthetic import synthetic_pair_rows
 
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(0)
         model = prepare_model(CLIPModel.from_pretrained(model_path), config).to(device)
 
-    rows = twin_group_rows(num_twins=16, captions_per_concept=10, image_size=224, seed=0)[: args.batch_size]
+    rows = synthetic_pair_rows(num_twins=16, captions_per_concept=10, image_size=224, shuffle=True)[: args.batch_size]
     ours_batch = {k: v.to(device) for k, v in DataCollatorForCulTwin(processor)(rows).items()}
     theirs_batch = {k: v.to(device) for k, v in public_batch(processor, rows).items()}
     clip = model.get_base_model()
