@@ -11,7 +11,12 @@ twin (the negative): an image, a caption and a concept name for each.
   ordinary B-way cross-entropy over ``s * T @ I.T``; the two are averaged.
 * A *side* is ``f(I_pos, T_pos, T_neg) + f(I_neg, T_neg, T_pos)``: the twin's image is an anchor
   too, with the original's text as its hard negative.
-* ``L = lambda_caption * L_caption + lambda_concept * L_concept``.
+* ``L = lambda_caption * L_caption + lambda_concept * L_concept`` when both terms are used; a
+  single-term variant's loss is its term, unweighted.
+
+Unlike the public code, features are really L2-normalised, and (``mask_duplicate_concepts``) a
+text naming the anchor's own concept is never one of its negatives: not another row of the same
+concept pair, and not a hard-negative column whose twin happens to be the anchor's concept.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# loss_type -> (caption term, concept term); each term is None, "clip" or "negclip".
+# loss_type -> (caption term, concept term). A term is None (unused), "pos_clip" (CLIP on the
+# positive side only), "clip" (CLIP on each side, twins never in the same softmax) or "negclip"
+# (each side with the other side's texts as hard negatives).
 LOSS_TYPES: dict[str, tuple[str | None, str | None]] = {
     "clip": ("pos_clip", None),
     "caption_clip": ("clip", None),
