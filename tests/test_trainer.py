@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 from cultwin_fixtures import pair_rows, pairs_dataset
+from peft import PeftModel
 from transformers import CLIPModel, CLIPProcessor, TrainerCallback
 
 from trainer import CultureCLIPConfig, CultureCLIPTrainer, DataCollatorForCulTwin, prepare_model
@@ -45,7 +46,7 @@ def _snapshot(model):
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
-def test_lora_trains_the_adapters_and_nothing_else(tiny_models, tmp_path):
+def test_lora_trains_the_adapters_only_and_the_merged_export_equals_it(tiny_models, tmp_path):
     trainer = _trainer(tiny_models, _config(tmp_path))
     before = _snapshot(trainer.model)
     trainer.train()
@@ -58,6 +59,22 @@ def test_lora_trains_the_adapters_and_nothing_else(tiny_models, tmp_path):
     assert all(torch.equal(before[name], after[name]) for name in frozen)  # includes logit_scale
     history = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert {"caption_loss", "concept_loss"} <= set(history[0])
+
+    # The trained adapters, merged into a plain CLIPModel, give the PEFT model's outputs.
+    model = trainer.model.eval()
+    batch = DataCollatorForCulTwin(trainer.processing_class)([pairs_dataset()[i] for i in range(4)])
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values")}
+    with torch.no_grad():
+        expected = model(**inputs)
+    folders = export_model(model, trainer.processing_class, tmp_path / "export")
+
+    merged = CLIPModel.from_pretrained(folders["merged"]).eval()
+    adapted = PeftModel.from_pretrained(CLIPModel.from_pretrained(tiny_models["clip"]), folders["adapter"]).eval()
+    with torch.no_grad():
+        for other in (merged(**inputs), adapted(**inputs)):
+            torch.testing.assert_close(other.image_embeds, expected.image_embeds, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(other.text_embeds, expected.text_embeds, atol=1e-5, rtol=1e-4)
+    assert (folders["merged"] / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize("finetuning", ["lora", "full"])
@@ -101,27 +118,6 @@ def test_lora_layers_beyond_the_tower_fail(tiny_models, tmp_path):
     config = _config(tmp_path, lora_layers="0,5")
     with pytest.raises(ValueError, match=r"lora_layers='0,5' names layers \[5\]"):
         prepare_model(CLIPModel.from_pretrained(tiny_models["clip"]), config)
-
-
-def test_merged_export_equals_the_peft_model_and_the_adapter_loads(tiny_models, tmp_path):
-    from peft import PeftModel
-
-    trainer = _trainer(tiny_models, _config(tmp_path))
-    trainer.train()
-    model = trainer.model.eval()
-    batch = DataCollatorForCulTwin(trainer.processing_class)([pairs_dataset()[i] for i in range(4)])
-    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values")}
-    with torch.no_grad():
-        expected = model(**inputs)
-    folders = export_model(model, trainer.processing_class, tmp_path / "export")
-
-    merged = CLIPModel.from_pretrained(folders["merged"]).eval()
-    adapted = PeftModel.from_pretrained(CLIPModel.from_pretrained(tiny_models["clip"]), folders["adapter"]).eval()
-    with torch.no_grad():
-        for other in (merged(**inputs), adapted(**inputs)):
-            torch.testing.assert_close(other.image_embeds, expected.image_embeds, atol=1e-5, rtol=1e-4)
-            torch.testing.assert_close(other.text_embeds, expected.text_embeds, atol=1e-5, rtol=1e-4)
-    assert (folders["merged"] / "model.safetensors").is_file()
 
 
 class _StopAt(TrainerCallback):
