@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     unique_texts = ours_batch["input_ids"].shape
     print(f"device={device} batch={args.batch_size} rows, {args.steps} timed steps after {args.warmup} warmup")
+    caption_tokens = theirs_batch["pos_caption_attention_mask"].sum(-1).float().mean().item()
+    words = sum(len(row["pos_caption"].split()) for row in rows) / len(rows)
     print(f"text forward: ours {tuple(unique_texts)} (distinct texts x longest), public 4 x ({args.batch_size}, 77)")
+    print(f"captions: {words:.1f} words, {caption_tokens:.1f} tokens on average with this model's tokenizer")
     for name in ("public", "ours"):
         result = results[name]
         print(
