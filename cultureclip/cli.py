@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "modeling_cultureclip.tiny_models_cli",
         "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
     ),
+    "generate": (
+        "dataset_builder.generate",
+        "generate CulTwin data (concepts, twins, captions, images, quality filter) into a resumable run folder",
+    ),
     "build-dataset": (
         "dataset_builder.release_cli",
         "build the CulTwin release (Parquet + dataset card) from a generation run folder",
@@ -23,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate-dataset": (
         "dataset_builder.validate_cli",
         "check a CulTwin release: schema, images, split leakage, duplicates, caption lengths",
+    ),
+    "train": (
+        "trainer.train",
+        "fine-tune CLIP on CulTwin pairs (twin-aware loss, LoRA) and export a plain CLIPModel",
     ),
     "evaluate": (
         "evaluation.cli",
