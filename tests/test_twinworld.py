@@ -64,7 +64,7 @@ def test_twins_differ_only_around_the_mark(index):
     # The mark's radius in pixels, plus the resampling filters' reach.
     reach = DIFFICULTY.mark_radius * np.sqrt(2) * sample.params.scale + 3
     assert np.hypot(xs + 0.5 - cx, ys + 0.5 - cy).max() <= reach
-    assert changed.mean() < 0.05
+    assert changed.mean() < 0.08
 
 
 def test_heldout_renders_are_new_images_of_the_same_concepts():
@@ -111,7 +111,7 @@ def test_run_folder_is_a_valid_generation_run(tmp_path):
             pixels(_open(run.image_path(pos.caption_id))),
             pixels(_open(run.image_path(neg.caption_id))),
         )
-        assert 0 < (np.abs(pos_pixels - neg_pixels).sum(-1) > 0).mean() < 0.05
+        assert 0 < (np.abs(pos_pixels - neg_pixels).sum(-1) > 0).mean() < 0.08
     assert {c.category for c in run.concepts.values()} == set(CATEGORIES)
     assert records.read_records(run_dir, records.Rejection) == []
     with pytest.raises(FileExistsError, match="not empty"):

@@ -28,9 +28,9 @@ class FinetuneConfig:
     """The fine-tuning every variant gets: same steps, batch, learning rate and LoRA (the paper's
     rank 4, alpha 16, dropout 0.1 on q_proj and v_proj of every layer of both towers)."""
 
-    steps: int = 150
+    steps: int = 200
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     warmup_ratio: float = 0.1
     lora_r: int = 4
     lora_alpha: int = 16
@@ -70,8 +70,8 @@ def quick_config() -> ExperimentConfig:
     return ExperimentConfig(
         seeds=(0,),
         data=DataConfig(images_per_concept=12, heldout_per_concept=6, zeroshot_images=240),
-        pretrain=PretrainConfig(steps=900),
-        finetune=FinetuneConfig(steps=80),
+        pretrain=PretrainConfig(num_images=2500, steps=600),
+        finetune=FinetuneConfig(steps=100),
     )
 
 

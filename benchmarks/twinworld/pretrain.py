@@ -15,8 +15,8 @@ from pathlib import Path
 from modeling_cultureclip.tiny_models import ClipShape
 
 from .render import Difficulty
-from .samples import draw_sample
-from .world import corpus, generic_caption
+from .samples import draw_sample, draw_tile
+from .world import corpus, generic_caption, tile_caption
 
 BASE_SHAPE = ClipShape(
     vision_width=64,
@@ -39,6 +39,7 @@ class PretrainConfig:
     Args:
         shape: the CLIP architecture (both towers).
         num_images: distinct generic (image, caption) pairs rendered for pretraining.
+        tile_fraction: the share of them that are culture-free shape tiles (`world.TILE_TEMPLATES`).
         steps: optimiser steps; batch_size: pairs per step; learning_rate: AdamW peak rate
             (linear warm-up over ``warmup_steps``, cosine decay).
         seed: seed of the weights, the images and the batches.
@@ -46,6 +47,7 @@ class PretrainConfig:
 
     shape: ClipShape = BASE_SHAPE
     num_images: int = 4000
+    tile_fraction: float = 0.25
     steps: int = 1000
     batch_size: int = 128
     learning_rate: float = 2e-3
@@ -59,6 +61,8 @@ class PretrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1.")
         if self.batch_size > self.num_images:
             raise ValueError(f"batch_size={self.batch_size} exceeds num_images={self.num_images}; lower it.")
+        if not 0 <= self.tile_fraction < 1:
+            raise ValueError(f"tile_fraction={self.tile_fraction} must be in [0, 1).")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate={self.learning_rate} must be in (0, 1).")
 
@@ -106,11 +110,15 @@ def pretrain(out_dir: str | Path, config: PretrainConfig, difficulty: Difficulty
         )
     start = time.perf_counter()
     model, processor = build_base_model(config.shape, config.seed)
-    samples = [draw_sample(config.seed, "pretrain", i, difficulty) for i in range(config.num_images)]
-    pixels = processor(images=[s.image(difficulty) for s in samples], return_tensors="pt")["pixel_values"]
+    num_tiles = round(config.tile_fraction * config.num_images)
+    samples = [draw_sample(config.seed, "pretrain", i, difficulty) for i in range(config.num_images - num_tiles)]
+    tiles = [draw_tile(config.seed, "pretrain", i, difficulty) for i in range(num_tiles)]
+    images = [s.image(difficulty) for s in samples] + [t.image(difficulty) for t in tiles]
     captions = [generic_caption(s.concept.kind, s.colour, s.pattern, s.template) for s in samples]
+    captions += [tile_caption(t.mark_words, t.colour, t.pattern, t.template) for t in tiles]
+    pixels = processor(images=images, return_tensors="pt")["pixel_values"]
     texts = processor(text=captions, padding=True, return_tensors="pt")
-    log(f"pretrain: rendered {len(samples)} images in {time.perf_counter() - start:.1f}s")
+    log(f"pretrain: rendered {len(images)} images ({num_tiles} shape tiles) in {time.perf_counter() - start:.1f}s")
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
@@ -118,7 +126,7 @@ def pretrain(out_dir: str | Path, config: PretrainConfig, difficulty: Difficulty
     model.train()
     losses = []
     for step in range(config.steps):
-        batch = torch.randint(len(samples), (config.batch_size,), generator=generator)
+        batch = torch.randint(len(images), (config.batch_size,), generator=generator)
         out = model(
             input_ids=texts["input_ids"][batch],
             attention_mask=texts["attention_mask"][batch],

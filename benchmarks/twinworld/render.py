@@ -17,7 +17,9 @@ GRID = 64
 """Silhouettes are drawn on this grid, with `_PAD` units of margin for rotation."""
 _PAD = 16
 _SUPERSAMPLE = 2
-MARK_COLOUR = (250, 248, 240)
+MARK_TONES = {"white": (248, 246, 238), "black": (24, 24, 28)}
+TILE = "tile"
+"""A culture-free square that carries a mark, for the shape tiles of the pretraining corpus."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class RenderParams:
 class Difficulty:
     """How hard the world is: the mark's radius (grid units), pixel noise, position jitter, image size."""
 
-    mark_radius: float = 5.0
+    mark_radius: float = 7.0
     noise_sigma: tuple[float, float] = (3.0, 10.0)
     position_jitter: float = 0.1
     """Largest shift of the object's centre from the image centre, as a fraction of the image."""
@@ -94,6 +96,7 @@ def _body(kind: str):
         "lantern": ([("ellipse", (13, 14, 51, 52)), ("rect", (22, 8, 42, 15)), ("rect", (22, 51, 42, 58))], (32, 33)),
         "fish": ([("ellipse", (4, 19, 46, 45)), ("poly", [(42, 32), (60, 16), (60, 48)])], (24, 32)),
         "mug": ([("rect", (10, 14, 42, 56)), ("ring", (34, 22, 58, 46), 5)], (26, 35)),
+        TILE: ([("rect", (14, 14, 50, 50))], (32, 32)),
     }
     if kind not in shapes:
         raise ValueError(f"Unknown kind {kind!r}; choose from {sorted(shapes)}.")
@@ -113,21 +116,17 @@ def _mark_polygons(mark: str, cx: float, cy: float, r: float):
 
     box = (cx - r, cy - r, cx + r, cy + r)
     marks = {
-        "triangle_up": [poly([(0, -1), (0.95, 0.75), (-0.95, 0.75)])],
-        "triangle_down": [poly([(0, 1), (0.95, -0.75), (-0.95, -0.75)])],
+        "triangle": [poly([(0, -1), (0.95, 0.75), (-0.95, 0.75)])],
         "disc": [("ellipse", box)],
-        "ring": [("ring", box, max(1.0, 0.35 * r))],
         "square": [poly([(-0.75, -0.75), (0.75, -0.75), (0.75, 0.75), (-0.75, 0.75)])],
-        "diamond": [poly([(0, -1), (1, 0), (0, 1), (-1, 0)])],
         "plus": [bar(0), bar(math.pi / 2)],
-        "saltire": [bar(math.pi / 4), bar(-math.pi / 4)],
     }
     if mark not in marks:
         raise ValueError(f"Unknown mark {mark!r}; choose from {sorted(marks)}.")
     return marks[mark]
 
 
-MARK_SHAPES = ("triangle_up", "triangle_down", "disc", "ring", "square", "diamond", "plus", "saltire")
+MARK_SHAPES = ("triangle", "disc", "square", "plus")
 
 
 def _draw(draw, shapes, fill, offset: float, factor: int):
@@ -166,13 +165,17 @@ def _pattern_layer(pattern: str, colour, size: int, factor: int):
     return layer
 
 
-def render(kind: str, mark: str, colour: str, pattern: str, params: RenderParams, difficulty: Difficulty):
-    """One RGB ``PIL.Image`` of a ``colour`` ``pattern`` ``kind`` bearing ``mark``."""
+def render(
+    kind: str, mark: str, mark_tone: str, colour: str, pattern: str, params: RenderParams, difficulty: Difficulty
+):
+    """One RGB ``PIL.Image`` of a ``colour`` ``pattern`` ``kind`` bearing ``mark`` in ``mark_tone``."""
     import numpy as np
     from PIL import Image, ImageDraw
 
     if colour not in COLOURS:
         raise ValueError(f"Unknown colour {colour!r}; choose from {sorted(COLOURS)}.")
+    if mark_tone not in MARK_TONES:
+        raise ValueError(f"Unknown mark tone {mark_tone!r}; choose from {sorted(MARK_TONES)}.")
     if pattern not in PATTERNS:
         raise ValueError(f"Unknown pattern {pattern!r}; choose from {list(PATTERNS)}.")
     factor = _SUPERSAMPLE
@@ -181,7 +184,9 @@ def render(kind: str, mark: str, colour: str, pattern: str, params: RenderParams
     mask = Image.new("L", (layer_size, layer_size), 0)
     _draw(ImageDraw.Draw(mask), shapes, 255, _PAD, factor)
     rgb = _pattern_layer(pattern, COLOURS[colour], layer_size, factor)
-    _draw(ImageDraw.Draw(rgb), _mark_polygons(mark, ax, ay, difficulty.mark_radius), MARK_COLOUR, _PAD, factor)
+    _draw(
+        ImageDraw.Draw(rgb), _mark_polygons(mark, ax, ay, difficulty.mark_radius), MARK_TONES[mark_tone], _PAD, factor
+    )
     layer = rgb.convert("RGBA")
     layer.putalpha(mask)
 

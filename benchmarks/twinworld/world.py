@@ -1,10 +1,11 @@
 """The TwinWorld: object kinds, invented cultures, their concepts and twins, and every text.
 
 A concept is an object kind (one per CulTwin category) made by one invented culture. Each
-culture marks what it makes with a small motif; cultures come in twin groups whose motifs are
-near-identical (an upward vs a downward triangle, a disc vs a ring ...), so a concept and its twin
-share category, silhouette and palette and differ only in that detail, the way real cultural
-twins do. Colour and pattern are free per image: they are the general (culture-free) attributes.
+culture marks what it makes with a small motif; cultures come in twin groups whose motifs have
+the same shape and differ only in tone (a white vs a black triangle ...), so a concept and its
+twin share category, silhouette and palette and differ only in that small detail, the way real
+cultural twins do. Colour and pattern are free per image: they are the general (culture-free)
+attributes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Culture:
     """An ISO 3166-1 code standing for the invented culture (see `CULTURES`)."""
     mark: str
     """A motif shape known to `render.MARK_SHAPES`."""
+    mark_tone: str
+    """A key of `render.MARK_TONES`."""
     mark_words: str
     occasion: str
     group: int
@@ -76,14 +79,14 @@ KINDS = (
 # Records need an ISO 3166-1 country code: each invented culture borrows the code of a small
 # remote territory, as a label only (no real culture is meant).
 CULTURES = (
-    Culture("Varrish", "BV", "triangle_up", "point-up triangle", "the thaw feast", 0),
-    Culture("Tolmic", "HM", "triangle_down", "point-down triangle", "the salt fair", 0),
-    Culture("Essani", "TF", "disc", "solid dot", "the long night", 1),
-    Culture("Brakkan", "GS", "ring", "hollow ring", "the river games", 1),
-    Culture("Quenari", "PN", "square", "upright square", "the wedding week", 2),
-    Culture("Dovvic", "TK", "diamond", "tilted diamond", "the harvest moon", 2),
-    Culture("Ilthan", "NF", "plus", "upright cross", "the first snow", 3),
-    Culture("Moraki", "CX", "saltire", "slanted cross", "the kite days", 3),
+    Culture("Varrish", "BV", "triangle", "white", "white triangle", "the thaw feast", 0),
+    Culture("Tolmic", "HM", "triangle", "black", "black triangle", "the salt fair", 0),
+    Culture("Essani", "TF", "disc", "white", "white dot", "the long night", 1),
+    Culture("Brakkan", "GS", "disc", "black", "black dot", "the river games", 1),
+    Culture("Quenari", "PN", "square", "white", "white square", "the wedding week", 2),
+    Culture("Dovvic", "TK", "square", "black", "black square", "the harvest moon", 2),
+    Culture("Ilthan", "NF", "plus", "white", "white cross", "the first snow", 3),
+    Culture("Moraki", "CX", "plus", "black", "black cross", "the kite days", 3),
 )
 
 COLOURS = {
@@ -147,6 +150,21 @@ GENERIC_TEMPLATES = (
 )
 
 
+# Captions of culture-free shape tiles, also in the pretraining corpus: like a web-trained CLIP,
+# the base model knows what a small triangle or ring looks like, but not which culture marks its
+# objects with it.
+TILE_TEMPLATES = (
+    "a {colour} tile with a {mark}.",
+    "a {mark} on a {pattern_adj} {colour} tile.",
+    "a photo of a {mark} on a tile.",
+)
+
+
+def tile_caption(mark_words: str, colour: str, pattern: str, template: int) -> str:
+    """The ``template``-th caption of a tile of ``colour`` bearing a mark."""
+    return TILE_TEMPLATES[template % len(TILE_TEMPLATES)].format(mark=mark_words, colour=colour, pattern_adj=pattern)
+
+
 def _fields(kind: Kind, colour: str, pattern: str) -> dict[str, str]:
     return {
         "kind": kind.name,
@@ -183,4 +201,7 @@ def corpus() -> list[str]:
             for pattern in PATTERNS:
                 lines += [cultural_caption(concept, colour, pattern, t) for t in range(len(CULTURAL_TEMPLATES))]
                 lines += [generic_caption(concept.kind, colour, pattern, t) for t in range(len(GENERIC_TEMPLATES))]
+                lines += [
+                    tile_caption(concept.culture.mark_words, colour, pattern, t) for t in range(len(TILE_TEMPLATES))
+                ]
     return sorted(set(lines))
