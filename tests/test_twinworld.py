@@ -166,10 +166,10 @@ def test_quick_run_fine_tuning_learns_the_twin_detail(tmp_path):
     out = tmp_path / "twinworld"
     assert main(["--output-dir", str(out), "--quick", "--variants", "caption_clip", "cultureclip"]) == 0
     results = json.loads((out / "results.json").read_text())
-    base, summary = results["base"], results["summary"]
+    base, tuned = results["base"], results["summary"]["cultureclip"]
     assert base["zeroshot_colour"] > 0.8
-    assert base["twin_concept_seen"] < 0.6
-    for variant in ("caption_clip", "cultureclip"):
-        assert summary[variant]["twin_concept_seen"]["mean"] > base["twin_concept_seen"] + 0.1
-        assert summary[variant]["twin_caption_seen"]["mean"] > base["twin_caption_seen"] + 0.1
+    assert 0.4 < base["twin_concept_seen"] < 0.6
+    assert tuned["twin_concept_seen"]["mean"] > base["twin_concept_seen"] + 0.05
+    assert tuned["twin_caption_seen"]["mean"] > base["twin_caption_seen"] + 0.05
+    assert set(results["summary"]) == {"caption_clip", "cultureclip"}
     assert (out / "results.png").stat().st_size > 1000

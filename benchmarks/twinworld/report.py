@@ -42,7 +42,7 @@ def plot(results: dict, path: str | Path) -> Path:
         stds.append([metrics[m]["std"] for m in COLUMNS])
     x = np.arange(len(COLUMNS))
     width = 0.8 / len(models)
-    fig, ax = plt.subplots(figsize=(12, 4.5))
+    fig, ax = plt.subplots(figsize=(12, 5))
     for i, model in enumerate(models):
         ax.bar(
             x + (i - (len(models) - 1) / 2) * width,
@@ -57,7 +57,7 @@ def plot(results: dict, path: str | Path) -> Path:
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title("TwinWorld: twin accuracy (chance 50%) and general zero-shot accuracy")
-    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.legend(fontsize=7, ncol=len(models), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
