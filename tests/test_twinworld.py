@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.twinworld.render import Difficulty, mark_center
 from benchmarks.twinworld.run_folder import write_run_folder
-from benchmarks.twinworld.samples import draw_sample
+from benchmarks.twinworld.samples import draw_sample, draw_tile
 from benchmarks.twinworld.world import (
     COLOURS,
     CULTURES,
@@ -16,6 +16,7 @@ from benchmarks.twinworld.world import (
     PATTERNS,
     concepts,
     generic_caption,
+    tile_caption,
     twin_pairs,
 )
 from dataset_builder import records
@@ -87,6 +88,13 @@ def test_generic_captions_never_name_a_culture_or_its_mark():
                 for template in range(len(GENERIC_TEMPLATES)):
                     caption = generic_caption(kind, colour, pattern, template).lower()
                     assert not set(caption.strip(".").replace(",", "").split()) & words, caption
+    # Shape tiles name marks (generic shapes) but never a culture or an object kind.
+    cultures = {c.name.lower() for c in CULTURES}
+    for index in range(50):
+        tile = draw_tile(0, "pretrain", index, DIFFICULTY)
+        caption = tile_caption(tile.mark_words, tile.colour, tile.pattern, tile.template).lower()
+        assert tile.mark_words in caption
+        assert not set(caption.strip(".").split()) & (cultures | {k.name for k in KINDS}), caption
 
 
 def test_difficulty_rejects_bad_values():

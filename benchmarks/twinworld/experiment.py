@@ -96,9 +96,8 @@ def score(model_dir: str | Path, data: WorldData) -> dict[str, float]:
 
 def finetune(base_dir: Path, out_dir: Path, data: WorldData, variant: str, seed: int, config: FinetuneConfig) -> Path:
     """One LoRA fine-tuning through `trainer.run_training`; returns the merged model folder."""
-    from trainer.data import DataArguments
-
     from trainer import CultureCLIPConfig, run_training
+    from trainer.data import DataArguments
 
     args = CultureCLIPConfig(
         output_dir=str(out_dir),

@@ -61,6 +61,7 @@ def draw_tile(seed: int, stream: str, index: int, difficulty: Difficulty) -> Til
 def draw_sample(seed: int, stream: str, index: int, difficulty: Difficulty, concept: Concept | None = None) -> Sample:
     """The ``index``-th sample of ``stream``; a random concept unless one is given."""
     rng = random.Random(seed_for(seed, stream, index))
+    # Drawn even when ``concept`` is given, so the rest of the render does not depend on it.
     chosen = rng.choice(concepts())
     return Sample(
         concept=concept or chosen,
