@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "modeling_cultureclip.tiny_models_cli",
         "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
     ),
+    "publish": (
+        "cultureclip.publish",
+        "publish the model (publish model) or the dataset (publish dataset) to the Hugging Face Hub in one commit",
+    ),
 }
 
 

@@ -1,0 +1,300 @@
+"""Model cards written by code: the training record and the evaluation results become the card.
+
+`render_model_card` fills the repository's ``model_card.md`` (a Jinja template) through
+`huggingface_hub.ModelCard.from_template`: the YAML metadata (``ModelCardData`` with a
+``model-index`` built from the evaluation results) and every number in the text come from the
+run's files, never typed by hand.
+
+The training record (``training_record.json`` in a training output folder) must hold the keys
+of `RECORD_KEYS`; a missing key is an error that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from huggingface_hub import EvalResult, ModelCard
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_card.md"
+PAPER_URL = "https://arxiv.org/abs/2507.06210"
+
+# key of training_record.json -> what the card says about it.
+RECORD_KEYS: dict[str, str] = {
+    "base_model": "Hub id or path of the CLIP model that was fine-tuned",
+    "dataset": "training data: a dict with 'id' (Hub id or path), 'config', 'split' and 'fingerprint'",
+    "loss_type": "loss variant (cultureclip, clip, caption_negclip, ...)",
+    "lambda_caption": "weight of the caption loss",
+    "lambda_concept": "weight of the concept loss",
+    "mask_duplicate_concepts": "whether rows sharing a concept are kept out of each other's negatives",
+    "lora": "dict with 'r', 'alpha', 'dropout', 'target_modules', 'layers', 'towers'; null for full fine-tuning",
+    "learning_rate": "peak learning rate",
+    "lr_scheduler_type": "learning-rate schedule",
+    "warmup_steps": "warmup steps",
+    "num_train_epochs": "epochs",
+    "per_device_train_batch_size": "batch size per device",
+    "gradient_accumulation_steps": "gradient accumulation steps",
+    "world_size": "number of processes (devices)",
+    "seed": "random seed",
+    "train_metrics": "final training metrics (dict)",
+    "versions": "library versions (dict name -> version)",
+}
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "layers", "towers")
+DATASET_KEYS = ("id", "config", "split", "fingerprint")
+
+# The Hub's repo id grammar: "name" or "namespace/name", letters, digits, "-", "_", ".".
+_REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
+
+ADAPTER_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ repo_id }}
+
+The LoRA adapter of [{{ model_repo_id }}](https://huggingface.co/{{ model_repo_id }}) (CultureCLIP,
+[arXiv 2507.06210]({{ paper_url }})), on top of `{{ base_model }}`. The merged model in
+`{{ model_repo_id }}` is the same network as a plain `CLIPModel`; use this adapter to inspect the
+low-rank update or to continue training.
+
+```python
+from peft import PeftModel
+from transformers import CLIPModel
+
+base = CLIPModel.from_pretrained("{{ base_model }}")
+model = PeftModel.from_pretrained(base, "{{ repo_id }}")
+```
+
+Training details, results, limitations and citation: see the card of `{{ model_repo_id }}`.
+"""
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """One benchmark's accuracy for the fine-tuned model and, when evaluated, for its base model."""
+
+    benchmark: str
+    dataset: str
+    split: str | None
+    accuracy: float
+    correct: int
+    total: int
+    baseline_accuracy: float | None
+
+
+def is_repo_id(value: str) -> bool:
+    """Whether ``value`` reads as a Hub repo id (``name`` or ``org/name``) rather than a local path."""
+    return bool(_REPO_ID.match(value)) and not Path(value).exists()
+
+
+def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
+    """Reads and checks ``training_record.json`` of a training output folder.
+
+    Raises:
+        FileNotFoundError: the folder has no ``training_record.json``.
+        ValueError: a key of `RECORD_KEYS` (or of its ``dataset`` / ``lora`` parts) is missing.
+    """
+    path = Path(checkpoint) / "training_record.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: --checkpoint must be the output folder of `cultureclip train` "
+            "(with merged/, adapter/ and training_record.json)."
+        )
+    record = json.loads(path.read_text())
+    _require(record, RECORD_KEYS, path, "")
+    _require(record["dataset"], DATASET_KEYS, path, "dataset.")
+    if record["lora"] is not None:
+        _require(record["lora"], LORA_KEYS, path, "lora.")
+    return record
+
+
+def _require(mapping: Any, keys, path: Path, prefix: str) -> None:
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{path}: {prefix.rstrip('.') or 'the record'} must be a JSON object, got {mapping!r}.")
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ValueError(
+            f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys "
+            "(see cultureclip.cards.RECORD_KEYS). Re-run training with this version, or add them to the record."
+        )
+
+
+def read_eval_results(eval_dir: str | Path) -> list[BenchmarkResult]:
+    """Reads ``EVAL_DIR/<benchmark>.json`` and, when present, ``EVAL_DIR/baseline/<benchmark>.json``.
+
+    Raises:
+        FileNotFoundError: ``eval_dir`` holds no benchmark result.
+        ValueError: a result file lacks ``accuracy``, ``correct``, ``total`` or ``dataset``.
+    """
+    eval_dir = Path(eval_dir)
+    paths = sorted(p for p in eval_dir.glob("*.json") if p.name != "summary.json")
+    if not paths:
+        raise FileNotFoundError(
+            f"{eval_dir} holds no <benchmark>.json: pass the --output-dir of `cultureclip evaluate`."
+        )
+    results = []
+    for path in paths:
+        result = _read_result(path)
+        baseline_path = eval_dir / "baseline" / path.name
+        baseline = _read_result(baseline_path) if baseline_path.is_file() else None
+        dataset = result["dataset"]
+        results.append(
+            BenchmarkResult(
+                benchmark=path.stem,
+                dataset=dataset["id"] if isinstance(dataset, dict) else dataset,
+                split=dataset.get("split") if isinstance(dataset, dict) else None,
+                accuracy=result["accuracy"],
+                correct=result["correct"],
+                total=result["total"],
+                baseline_accuracy=None if baseline is None else baseline["accuracy"],
+            )
+        )
+    return results
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    result = json.loads(path.read_text())
+    missing = [key for key in ("accuracy", "correct", "total", "dataset") if key not in result]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it is not a `cultureclip evaluate` result file.")
+    return result
+
+
+def to_eval_results(results: list[BenchmarkResult]) -> list[EvalResult]:
+    """The ``model-index`` entries of the card: one accuracy per benchmark."""
+    from huggingface_hub import EvalResult
+
+    return [
+        EvalResult(
+            task_type="zero-shot-image-classification",
+            dataset_type=result.dataset,
+            dataset_name=result.benchmark,
+            dataset_split=result.split,
+            metric_type="accuracy",
+            metric_value=result.accuracy,
+        )
+        for result in results
+    ]
+
+
+def render_model_card(
+    record: dict[str, Any],
+    repo_id: str,
+    *,
+    base_model_id: str | None = None,
+    dataset_id: str | None = None,
+    results: list[BenchmarkResult] = (),
+    plots: list[str] = (),
+    adapter_location: str | None = None,
+    license: str = "apache-2.0",
+    template_path: str | Path = TEMPLATE_PATH,
+) -> ModelCard:
+    """Renders the model card of a CultureCLIP release.
+
+    Args:
+        record: a training record, as `read_training_record` returns it.
+        repo_id: the Hub id the model is published under (used in the usage snippets).
+        base_model_id: Hub id of the base model, when the record names a local path.
+        dataset_id: Hub id of the training dataset, when the record names a local path.
+        results: evaluation results (`read_eval_results`), for the results table and ``model-index``.
+        plots: paths of PNG plots inside the repository folder, shown under the results.
+        adapter_location: where the LoRA adapter is published: ``"adapter/"`` (a subfolder of
+            this repository), another repo id, or ``None`` (not published).
+        license: the license identifier in the metadata.
+        template_path: the Jinja template (default: the repository's ``model_card.md``).
+
+    Raises:
+        ValueError: the base model or dataset is a local path and no Hub id was given for it.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
+    dataset = _hub_id(dataset_id or record["dataset"]["id"], "training dataset", "--dataset-id")
+    card_data = ModelCardData(
+        model_name=repo_id.split("/")[-1],
+        library_name="transformers",
+        pipeline_tag="zero-shot-image-classification",
+        base_model=base_model,
+        datasets=[dataset],
+        license=license,
+        tags=["clip", "cultureclip", "culture", "vision-language", "zero-shot-image-classification"]
+        + (["lora"] if record["lora"] else []),
+        eval_results=to_eval_results(list(results)) or None,
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path),
+        repo_id=repo_id,
+        base_model=base_model,
+        dataset_id=dataset,
+        record=record,
+        hyperparameters=_hyperparameters(record),
+        results=list(results),
+        plots=list(plots),
+        adapter_location=adapter_location,
+        paper_url=PAPER_URL,
+    )
+
+
+def render_adapter_card(record: dict[str, Any], repo_id: str, model_repo_id: str, base_model_id: str | None = None):
+    """The short card of a LoRA adapter published in its own repository (``library_name: peft``)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
+    card_data = ModelCardData(
+        library_name="peft", base_model=base_model, tags=["clip", "cultureclip", "lora"], license=None
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_str=ADAPTER_CARD_TEMPLATE,
+        repo_id=repo_id,
+        model_repo_id=model_repo_id,
+        base_model=base_model,
+        paper_url=PAPER_URL,
+    )
+
+
+def _hub_id(value: str, what: str, option: str) -> str:
+    if not is_repo_id(value):
+        raise ValueError(
+            f"The {what} {value!r} is a local path, not a Hub repo id; the card's metadata needs a Hub id. "
+            f"Pass {option} org/name."
+        )
+    return value
+
+
+def _hyperparameters(record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The rows of the card's hyperparameter table, in reading order."""
+    lora = record["lora"]
+    rows = [
+        ("loss", record["loss_type"]),
+        ("lambda_caption / lambda_concept", f"{record['lambda_caption']} / {record['lambda_concept']}"),
+        ("duplicate concepts masked from negatives", record["mask_duplicate_concepts"]),
+        ("fine-tuning", "LoRA (merged into the weights)" if lora else "full"),
+    ]
+    if lora:
+        rows += [
+            ("LoRA rank / alpha / dropout", f"{lora['r']} / {lora['alpha']} / {lora['dropout']}"),
+            ("LoRA target modules", ", ".join(lora["target_modules"])),
+            (
+                "LoRA layers",
+                lora["layers"] if isinstance(lora["layers"], str) else ", ".join(map(str, lora["layers"])),
+            ),
+            ("LoRA towers", ", ".join(lora["towers"])),
+        ]
+    batch = record["per_device_train_batch_size"] * record["gradient_accumulation_steps"] * record["world_size"]
+    rows += [
+        ("learning rate", record["learning_rate"]),
+        ("schedule / warmup steps", f"{record['lr_scheduler_type']} / {record['warmup_steps']}"),
+        ("epochs", record["num_train_epochs"]),
+        (
+            "batch (per device x accumulation x devices)",
+            f"{record['per_device_train_batch_size']} x {record['gradient_accumulation_steps']} "
+            f"x {record['world_size']} = {batch}",
+        ),
+        ("seed", record["seed"]),
+    ]
+    return rows

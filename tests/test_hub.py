@@ -1,0 +1,300 @@
+"""Building the release folders and uploading them (through a recording fake of ``HfApi``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from hub_fixtures import make_dataset_release, make_eval_dir, make_training_output
+
+from cultureclip.cards import RECORD_KEYS, read_training_record
+from cultureclip.cli import main as cli
+from cultureclip.hub import (
+    PublishError,
+    build_dataset_repo,
+    build_model_repo,
+    push_dataset_to_hub,
+    push_model_to_hub,
+    push_to_hub,
+)
+
+SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
+
+
+class FakeHfApi:
+    """Records the calls the publishing code makes; ``fail`` makes the commit fail."""
+
+    calls: list = []
+    fail = False
+
+    def __init__(self, fail: bool | None = None):
+        if fail is not None:
+            self.fail = fail
+
+    def create_repo(self, repo_id, **options):
+        self.calls.append(("create_repo", repo_id, options))
+        return f"https://huggingface.co/{repo_id}"
+
+    def create_branch(self, repo_id, **options):
+        self.calls.append(("create_branch", repo_id, options))
+
+    def upload_folder(self, *, repo_id, folder_path, **options):
+        files = sorted(str(p.relative_to(folder_path)) for p in folder_path.rglob("*") if p.is_file())
+        self.calls.append(("upload_folder", repo_id, {**options, "files": files}))
+        if self.fail:
+            raise ConnectionError("503 Service Unavailable")
+        pr = f"https://huggingface.co/{repo_id}/discussions/1" if options.get("create_pr") else None
+        return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/abc123", oid="abc123", pr_url=pr)
+
+
+@pytest.fixture
+def fake_api(monkeypatch):
+    FakeHfApi.calls = []
+    monkeypatch.setattr("huggingface_hub.HfApi", FakeHfApi)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return FakeHfApi
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_models, tmp_path_factory):
+    return make_training_output(tmp_path_factory.mktemp("train"), tiny_models["clip"])
+
+
+@pytest.fixture(scope="module")
+def eval_dir(tmp_path_factory):
+    return make_eval_dir(tmp_path_factory.mktemp("eval"))
+
+
+@pytest.fixture(scope="module")
+def release_dir(tmp_path_factory):
+    return make_dataset_release(tmp_path_factory.mktemp("cultwin"))
+
+
+@pytest.fixture
+def broken_checkpoint(checkpoint, tmp_path):
+    """A writable copy of the training output, to damage."""
+    return shutil.copytree(checkpoint, tmp_path / "checkpoint")
+
+
+def test_model_repo_holds_the_merged_model_adapter_card_and_plots(checkpoint, eval_dir, tmp_path):
+    from huggingface_hub import ModelCard
+    from transformers import CLIPModel
+
+    release = build_model_repo(checkpoint, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir)
+    model_dir = release.model.path
+    assert release.adapter is None and release.skipped == []
+    assert {"README.md", "config.json", "model.safetensors", "processor_config.json", "training_record.json"} <= set(
+        release.model.files
+    )
+    assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "plots/accuracy.png"} <= set(
+        release.model.files
+    )
+    assert "adapter/README.md" not in release.model.files  # peft's placeholder card stays out
+    merged = CLIPModel.from_pretrained(checkpoint / "merged").state_dict()
+    published = CLIPModel.from_pretrained(model_dir).state_dict()
+    assert all((merged[name] == published[name]).all() for name in merged)
+
+    card = ModelCard.load(model_dir / "README.md")
+    assert card.data.library_name == "transformers"
+    assert card.data.pipeline_tag == "zero-shot-image-classification"
+    assert card.data.base_model == "openai/clip-vit-base-patch32"
+    assert card.data.datasets == ["org/cultwin"]
+    assert "lora" in card.data.tags
+    scores = {r.dataset_name: r.metric_value for r in card.data.eval_results}
+    assert scores == {"globalrg-retrieval": 0.5625, "crope": 0.75}
+    text = card.text
+    assert "| globalrg-retrieval | `test/globalrg-retrieval` | 56.25% (9/16) | 50.00% | +6.25 |" in text
+    assert "| crope | `test/crope` | 75.00% (3/4) | not evaluated |  |" in text
+    assert "| batch (per device x accumulation x devices) | 128 x 16 x 1 = 2048 |" in text
+    assert "| LoRA rank / alpha / dropout | 4 / 16 / 0.1 |" in text
+    assert "fingerprint `0f1e2d3c4b5a6978`" in text
+    assert "![plots/accuracy.png](plots/accuracy.png)" in text
+    assert 'CLIPModel.from_pretrained("org/cultureclip")' in text
+    assert 'pipeline("zero-shot-image-classification", model="org/cultureclip")' in text
+    assert "author  = {Huang and Fan and He and Polisetty and Li and Fung}" in text
+    assert "adapter/` folder of this repository" in text
+
+
+def test_adapter_in_its_own_repository(checkpoint, tmp_path):
+    from huggingface_hub import ModelCard
+
+    release = build_model_repo(
+        checkpoint, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
+    )
+    assert [folder.repo_id for folder in release.folders] == ["org/cultureclip-lora", "org/cultureclip"]
+    assert not any(name.startswith("adapter/") for name in release.model.files)
+    assert release.adapter.files == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
+    adapter_card = ModelCard.load(release.adapter.path / "README.md")
+    assert adapter_card.data.library_name == "peft"
+    assert adapter_card.data.base_model == "openai/clip-vit-base-patch32"
+    assert 'PeftModel.from_pretrained(base, "org/cultureclip-lora")' in adapter_card.text
+    assert (
+        "[`org/cultureclip-lora`](https://huggingface.co/org/cultureclip-lora)"
+        in (release.model.path / "README.md").read_text()
+    )
+    assert "without evaluation results" in (release.model.path / "README.md").read_text()
+
+
+def test_missing_record_key_is_named(broken_checkpoint):
+    path = broken_checkpoint / "training_record.json"
+    record = json.loads(path.read_text())
+    del record["lambda_concept"], record["lora"]["towers"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="lacks lambda_concept"):
+        read_training_record(broken_checkpoint)
+    record["lambda_concept"] = 0.3
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="lacks lora.towers"):
+        read_training_record(broken_checkpoint)
+    assert "lambda_concept" in RECORD_KEYS
+
+
+def test_pickles_are_never_published(broken_checkpoint, tmp_path):
+    (broken_checkpoint / "merged" / "training_args.bin").write_bytes(b"pickle")
+    release = build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "out")
+    assert release.skipped == ["merged/training_args.bin"]
+    assert "training_args.bin" not in release.model.files
+    (broken_checkpoint / "merged" / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="no .safetensors weights"):
+        build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "again")
+
+
+def test_checkpoint_problems_are_explained(broken_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="Pass --base-model-id org/name"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", base_model_id=str(broken_checkpoint))
+    (broken_checkpoint / "merged" / "processor_config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="save the CLIPProcessor"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_model_repo(tmp_path / "nowhere", "org/x", tmp_path / "c")
+
+
+def test_full_fine_tuning_publishes_without_adapter(broken_checkpoint, tmp_path):
+    shutil.rmtree(broken_checkpoint / "adapter")
+    with pytest.raises(FileNotFoundError, match="--adapter none"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a")
+    release = build_model_repo(broken_checkpoint, "org/x", tmp_path / "b", adapter="none")
+    assert not any(name.startswith("adapter") for name in release.model.files)
+
+
+def test_output_folder_is_never_clobbered_silently(checkpoint, tmp_path):
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "stale.txt").write_text("old")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        build_model_repo(checkpoint, "org/x", out)
+    release = build_model_repo(checkpoint, "org/x", out, overwrite=True)
+    assert "stale.txt" not in release.model.files
+
+
+def test_dataset_release_checks(release_dir, tmp_path):
+    folder = build_dataset_repo(release_dir, "org/cultwin")
+    assert folder.path == release_dir and folder.repo_type == "dataset"
+    assert "pairs/train-00000-of-00001.parquet" in folder.files
+
+    broken = shutil.copytree(release_dir, tmp_path / "broken")
+    card = (broken / "README.md").read_text()
+    (broken / "README.md").write_text(card.replace("concepts/train-*", "concepts/all-*"))
+    with pytest.raises(ValueError, match="'concepts/all-\\*.parquet', which match no file"):
+        build_dataset_repo(broken, "org/cultwin")
+    (broken / "README.md").write_text("---\nlicense: apache-2.0\n---\n# CulTwin\n")
+    with pytest.raises(ValueError, match="no `configs:`"):
+        build_dataset_repo(broken, "org/cultwin")
+    (broken / "README.md").unlink()
+    with pytest.raises(FileNotFoundError, match="README.md does not exist"):
+        build_dataset_repo(broken, "org/cultwin")
+    (tmp_path / "card-only").mkdir()
+    shutil.copy(release_dir / "README.md", tmp_path / "card-only" / "README.md")
+    with pytest.raises(FileNotFoundError, match="no .parquet file"):
+        build_dataset_repo(tmp_path / "card-only", "org/cultwin")
+
+
+def test_push_is_one_commit_with_the_options(fake_api, release_dir):
+    result = push_dataset_to_hub(
+        release_dir, "org/cultwin", private=True, revision="v1", create_pr=True, commit_message="CulTwin v1"
+    )
+    assert [call[0] for call in fake_api.calls] == ["create_repo", "create_branch", "upload_folder"]
+    assert fake_api.calls[0][2] == {"repo_type": "dataset", "private": True, "exist_ok": True}
+    upload = fake_api.calls[2][2]
+    assert upload["revision"] == "v1" and upload["create_pr"] is True
+    assert upload["commit_message"] == "CulTwin v1"
+    assert upload["files"] == build_dataset_repo(release_dir, "org/cultwin").files
+    assert "token" not in upload
+    assert result.pr_url == "https://huggingface.co/org/cultwin/discussions/1"
+
+
+def test_push_model_pushes_adapter_repo_then_model(fake_api, checkpoint, tmp_path):
+    results = push_model_to_hub(
+        checkpoint, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
+    )
+    uploads = [call for call in fake_api.calls if call[0] == "upload_folder"]
+    assert [call[1] for call in uploads] == ["org/cultureclip-lora", "org/cultureclip"]
+    assert [result.repo_id for result in results] == ["org/cultureclip-lora", "org/cultureclip"]
+    assert uploads[1][2]["commit_message"] == "Upload cultureclip with cultureclip"
+
+
+def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, release_dir):
+    with pytest.raises(PublishError) as error:
+        push_to_hub(build_dataset_repo(release_dir, "org/cultwin"), api=FakeHfApi(fail=True))
+    message = str(error.value)
+    assert "503 Service Unavailable" in message
+    assert "Nothing was committed" in message
+    assert f"hf upload org/cultwin {release_dir} . --repo-type dataset" in message
+    assert SECRET not in message
+
+
+def test_cli_dry_run_uploads_nothing(fake_api, checkpoint, eval_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["publish", "model", "--checkpoint", str(checkpoint), "--repo-id", "org/cultureclip"]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    files = [p for p in (out / "model").rglob("*") if p.is_file()]
+    assert f"model repository org/cultureclip: {len(files)} files in {out / 'model'}" in printed
+    assert (out / "model" / "plots" / "accuracy.png").is_file()
+    assert "Dry run: nothing uploaded" in printed
+    assert fake_api.calls == []
+
+
+def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
+    fake_api, checkpoint, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out"
+    argv = ["model", "--checkpoint", str(checkpoint), "--repo-id", "org/cultureclip", "--output-dir", str(out)]
+    monkeypatch.setattr(fake_api, "fail", True)  # every HfApi() the command makes fails its commit
+    assert cli(["publish", *argv]) == 1
+    captured = capsys.readouterr()
+    assert "Nothing was committed" in captured.err
+    assert f"Retry: cultureclip publish model --checkpoint {checkpoint}" in captured.err
+    assert captured.err.rstrip().endswith("--overwrite")
+    assert len([call for call in fake_api.calls if call[0] == "upload_folder"]) == 1
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert SECRET not in captured.out + captured.err and SECRET.encode() not in written
+
+
+def test_cli_publishes_dataset(fake_api, release_dir, capsys):
+    assert cli(["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "org/cultwin"]) == 0
+    assert "published dataset repository org/cultwin: commit https://huggingface.co/org/cultwin/commit/abc123" in (
+        capsys.readouterr().out
+    )
+
+
+def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
+    assert cli(["publish", "dataset", "--release-dir", str(tmp_path), "--repo-id", "org/cultwin"]) == 1
+    assert "cultureclip publish:" in capsys.readouterr().err
+
+
+def test_real_client_failure_keeps_the_token_secret(monkeypatch, release_dir):
+    """The real ``HfApi`` against a closed port: the error is explained and holds no token."""
+    import socket
+
+    from huggingface_hub import HfApi
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = HfApi(endpoint=f"http://127.0.0.1:{port}", token=SECRET)
+    with pytest.raises(PublishError, match="Nothing was committed") as error:
+        push_to_hub(build_dataset_repo(release_dir, "org/cultwin"), api=api)
+    assert SECRET not in str(error.value)
