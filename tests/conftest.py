@@ -11,3 +11,27 @@ from modeling_cultureclip import make_tiny_models
 def tiny_models(tmp_path_factory):
     """``{"clip": Path, "diffusion": Path, "llm": Path, "vlm": Path}`` of random-weight models."""
     return make_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def training_output(tiny_models, tmp_path_factory):
+    """A ``cultureclip train`` output folder (merged/, adapter/, training_record.json) on the tiny CLIP."""
+    from hub_fixtures import make_training_output
+
+    return make_training_output(tmp_path_factory.mktemp("train"), tiny_models["clip"])
+
+
+@pytest.fixture(scope="session")
+def eval_dir(tmp_path_factory):
+    """A ``cultureclip evaluate`` output folder: two benchmarks, one baseline, a plot."""
+    from hub_fixtures import make_eval_dir
+
+    return make_eval_dir(tmp_path_factory.mktemp("eval"))
+
+
+@pytest.fixture(scope="session")
+def release_dir(tmp_path_factory):
+    """A CulTwin release folder: Parquet with embedded images, configs pairs and concepts."""
+    from hub_fixtures import make_dataset_release
+
+    return make_dataset_release(tmp_path_factory.mktemp("cultwin"))

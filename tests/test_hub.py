@@ -7,7 +7,6 @@ import shutil
 from types import SimpleNamespace
 
 import pytest
-from hub_fixtures import make_dataset_release, make_eval_dir, make_training_output
 
 from cultureclip.cards import RECORD_KEYS, read_training_record
 from cultureclip.cli import main as cli
@@ -57,32 +56,17 @@ def fake_api(monkeypatch):
     return FakeHfApi
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tiny_models, tmp_path_factory):
-    return make_training_output(tmp_path_factory.mktemp("train"), tiny_models["clip"])
-
-
-@pytest.fixture(scope="module")
-def eval_dir(tmp_path_factory):
-    return make_eval_dir(tmp_path_factory.mktemp("eval"))
-
-
-@pytest.fixture(scope="module")
-def release_dir(tmp_path_factory):
-    return make_dataset_release(tmp_path_factory.mktemp("cultwin"))
-
-
 @pytest.fixture
-def broken_checkpoint(checkpoint, tmp_path):
+def broken_checkpoint(training_output, tmp_path):
     """A writable copy of the training output, to damage."""
-    return shutil.copytree(checkpoint, tmp_path / "checkpoint")
+    return shutil.copytree(training_output, tmp_path / "training_output")
 
 
-def test_model_repo_holds_the_merged_model_adapter_card_and_plots(checkpoint, eval_dir, tmp_path):
+def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_output, eval_dir, tmp_path):
     from huggingface_hub import ModelCard
     from transformers import CLIPModel
 
-    release = build_model_repo(checkpoint, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir)
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir)
     model_dir = release.model.path
     assert release.adapter is None and release.skipped == []
     assert {"README.md", "config.json", "model.safetensors", "processor_config.json", "training_record.json"} <= set(
@@ -92,7 +76,7 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(checkpoint, ev
         release.model.files
     )
     assert "adapter/README.md" not in release.model.files  # peft's placeholder card stays out
-    merged = CLIPModel.from_pretrained(checkpoint / "merged").state_dict()
+    merged = CLIPModel.from_pretrained(training_output / "merged").state_dict()
     published = CLIPModel.from_pretrained(model_dir).state_dict()
     assert all((merged[name] == published[name]).all() for name in merged)
 
@@ -117,11 +101,11 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(checkpoint, ev
     assert "adapter/` folder of this repository" in text
 
 
-def test_adapter_in_its_own_repository(checkpoint, tmp_path):
+def test_adapter_in_its_own_repository(training_output, tmp_path):
     from huggingface_hub import ModelCard
 
     release = build_model_repo(
-        checkpoint, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
+        training_output, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
     )
     assert [folder.repo_id for folder in release.folders] == ["org/cultureclip-lora", "org/cultureclip"]
     assert not any(name.startswith("adapter/") for name in release.model.files)
@@ -179,13 +163,13 @@ def test_full_fine_tuning_publishes_without_adapter(broken_checkpoint, tmp_path)
     assert not any(name.startswith("adapter") for name in release.model.files)
 
 
-def test_output_folder_is_never_clobbered_silently(checkpoint, tmp_path):
+def test_output_folder_is_never_clobbered_silently(training_output, tmp_path):
     out = tmp_path / "out"
     (out / "model").mkdir(parents=True)
     (out / "model" / "stale.txt").write_text("old")
     with pytest.raises(FileExistsError, match="--overwrite"):
-        build_model_repo(checkpoint, "org/x", out)
-    release = build_model_repo(checkpoint, "org/x", out, overwrite=True)
+        build_model_repo(training_output, "org/x", out)
+    release = build_model_repo(training_output, "org/x", out, overwrite=True)
     assert "stale.txt" not in release.model.files
 
 
@@ -225,9 +209,9 @@ def test_push_is_one_commit_with_the_options(fake_api, release_dir):
     assert result.pr_url == "https://huggingface.co/org/cultwin/discussions/1"
 
 
-def test_push_model_pushes_adapter_repo_then_model(fake_api, checkpoint, tmp_path):
+def test_push_model_pushes_adapter_repo_then_model(fake_api, training_output, tmp_path):
     results = push_model_to_hub(
-        checkpoint, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
+        training_output, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
     )
     uploads = [call for call in fake_api.calls if call[0] == "upload_folder"]
     assert [call[1] for call in uploads] == ["org/cultureclip-lora", "org/cultureclip"]
@@ -245,9 +229,9 @@ def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, relea
     assert SECRET not in message
 
 
-def test_cli_dry_run_uploads_nothing(fake_api, checkpoint, eval_dir, tmp_path, capsys):
+def test_cli_dry_run_uploads_nothing(fake_api, training_output, eval_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["publish", "model", "--checkpoint", str(checkpoint), "--repo-id", "org/cultureclip"]
+    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip"]
     assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out
     files = [p for p in (out / "model").rglob("*") if p.is_file()]
@@ -258,15 +242,15 @@ def test_cli_dry_run_uploads_nothing(fake_api, checkpoint, eval_dir, tmp_path, c
 
 
 def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
-    fake_api, checkpoint, tmp_path, capsys, monkeypatch
+    fake_api, training_output, tmp_path, capsys, monkeypatch
 ):
     out = tmp_path / "out"
-    argv = ["model", "--checkpoint", str(checkpoint), "--repo-id", "org/cultureclip", "--output-dir", str(out)]
+    argv = ["model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", "--output-dir", str(out)]
     monkeypatch.setattr(fake_api, "fail", True)  # every HfApi() the command makes fails its commit
     assert cli(["publish", *argv]) == 1
     captured = capsys.readouterr()
     assert "Nothing was committed" in captured.err
-    assert f"Retry: cultureclip publish model --checkpoint {checkpoint}" in captured.err
+    assert f"Retry: cultureclip publish model --checkpoint {training_output}" in captured.err
     assert captured.err.rstrip().endswith("--overwrite")
     assert len([call for call in fake_api.calls if call[0] == "upload_folder"]) == 1
     written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
