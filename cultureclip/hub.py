@@ -281,21 +281,12 @@ def push_model_to_hub(
     return [push_to_hub(folder, api=api, **push) for folder in release.folders]
 
 
-def push_dataset_to_hub(
-    release_dir: str | Path,
-    repo_id: str,
-    *,
-    private: bool = False,
-    revision: str | None = None,
-    create_pr: bool = False,
-    commit_message: str | None = None,
-    api: Any = None,
-) -> PushResult:
-    """`build_dataset_repo` then `push_to_hub`: the CulTwin release folder in one commit."""
-    folder = build_dataset_repo(release_dir, repo_id)
-    return push_to_hub(
-        folder, private=private, revision=revision, create_pr=create_pr, commit_message=commit_message, api=api
-    )
+def push_dataset_to_hub(release_dir: str | Path, repo_id: str, **push_options: Any) -> PushResult:
+    """`build_dataset_repo` then `push_to_hub`: the CulTwin release folder in one commit.
+
+    ``push_options`` are the keyword options of `push_to_hub` (``private``, ``revision``, ...).
+    """
+    return push_to_hub(build_dataset_repo(release_dir, repo_id), **push_options)
 
 
 def _check_merged(merged: Path) -> None:
