@@ -16,6 +16,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "modeling_cultureclip.tiny_models_cli",
         "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
     ),
+    "build-dataset": (
+        "dataset_builder.release_cli",
+        "build the CulTwin release (Parquet + dataset card) from a generation run folder",
+    ),
+    "validate-dataset": (
+        "dataset_builder.validate_cli",
+        "check a CulTwin release: schema, images, split leakage, duplicates, caption lengths",
+    ),
     "publish": (
         "cultureclip.publish",
         "publish the model (publish model) or the dataset (publish dataset) to the Hugging Face Hub in one commit",

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
+
 from .cards import (
     read_eval_results,
     read_training_record,
@@ -172,34 +174,28 @@ def build_model_repo(
     return ModelRelease(model=RepoFolder.scan(model_dir, repo_id, "model"), adapter=adapter_folder, skipped=skipped)
 
 
-def build_dataset_repo(release_dir: str | Path, repo_id: str) -> RepoFolder:
-    """Checks a CulTwin release folder (``cultureclip build-dataset`` output) for upload as built.
+def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | None = DEFAULT_TOKENIZER) -> RepoFolder:
+    """Validates a CulTwin release folder (``cultureclip build-dataset`` output) for upload as built.
+
+    Runs `dataset_builder.validate_release`: the card's ``configs:`` and their Parquet files, the
+    schema, every image, split leakage, duplicates and caption lengths.
+
+    Args:
+        release_dir: the release folder.
+        repo_id: the dataset repository, ``org/name``.
+        tokenizer: the tokenizer captions are measured with (CLIP's by default); ``None`` skips
+            the caption-length check.
 
     Raises:
-        FileNotFoundError: no ``README.md`` or no Parquet file.
-        ValueError: the card has no ``configs:``, or a config's ``data_files`` match no file.
+        ValueError: the release has problems; the message is the validation report.
     """
-    from huggingface_hub import DatasetCard
-
     release_dir = Path(release_dir)
-    readme = release_dir / "README.md"
-    if not readme.is_file():
-        raise FileNotFoundError(f"{readme} does not exist: pass the --output-dir of `cultureclip build-dataset`.")
-    if not any(release_dir.rglob("*.parquet")):
-        raise FileNotFoundError(f"{release_dir} holds no .parquet file: it is not a CulTwin release folder.")
-    configs = DatasetCard.load(readme).data.to_dict().get("configs")
-    if not configs:
+    report = validate_release(release_dir, tokenizer=tokenizer)
+    if not report.ok:
         raise ValueError(
-            f"{readme} has no `configs:` in its YAML header: `load_dataset` would not find the configs. "
-            "Rebuild the release with `cultureclip build-dataset`."
+            f"{release_dir} is not a valid CulTwin release, nothing to publish:\n{report.format()}\n"
+            "Rebuild it with `cultureclip build-dataset`, or check it with `cultureclip validate-dataset`."
         )
-    for config in configs:
-        for pattern in _data_file_patterns(config.get("data_files")):
-            if not any(release_dir.glob(pattern)):
-                raise ValueError(
-                    f"{readme}: config {config.get('config_name')!r} names data_files {pattern!r}, "
-                    f"which match no file in {release_dir}."
-                )
     return RepoFolder.scan(release_dir, repo_id, "dataset")
 
 
@@ -281,12 +277,14 @@ def push_model_to_hub(
     return [push_to_hub(folder, api=api, **push) for folder in release.folders]
 
 
-def push_dataset_to_hub(release_dir: str | Path, repo_id: str, **push_options: Any) -> PushResult:
+def push_dataset_to_hub(
+    release_dir: str | Path, repo_id: str, tokenizer: str | None = DEFAULT_TOKENIZER, **push_options: Any
+) -> PushResult:
     """`build_dataset_repo` then `push_to_hub`: the CulTwin release folder in one commit.
 
     ``push_options`` are the keyword options of `push_to_hub` (``private``, ``revision``, ...).
     """
-    return push_to_hub(build_dataset_repo(release_dir, repo_id), **push_options)
+    return push_to_hub(build_dataset_repo(release_dir, repo_id, tokenizer), **push_options)
 
 
 def _check_merged(merged: Path) -> None:
@@ -343,16 +341,3 @@ def _prepare(output_dir: Path, overwrite: bool) -> None:
             raise FileExistsError(f"{output_dir} is not empty: choose another output folder, or pass --overwrite.")
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _data_file_patterns(data_files: Any) -> list[str]:
-    """The path patterns of a YAML ``data_files`` entry (a string, a list, or split/path dicts)."""
-    if data_files is None:
-        return []
-    if isinstance(data_files, str):
-        return [data_files]
-    patterns = []
-    for entry in data_files:
-        paths = entry["path"] if isinstance(entry, dict) else entry
-        patterns += [paths] if isinstance(paths, str) else list(paths)
-    return patterns

@@ -15,6 +15,8 @@ import argparse
 import shlex
 import sys
 
+from dataset_builder.validate import DEFAULT_TOKENIZER
+
 from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_to_hub
 
 
@@ -45,6 +47,11 @@ def parser() -> argparse.ArgumentParser:
     dataset = kinds.add_parser("dataset", help="a CulTwin release folder (Parquet + dataset card) as built")
     dataset.add_argument("--release-dir", required=True, help="output folder of `cultureclip build-dataset`")
     dataset.add_argument("--repo-id", required=True, help="dataset repository, org/name")
+    dataset.add_argument(
+        "--tokenizer",
+        default=DEFAULT_TOKENIZER,
+        help="tokenizer the release's captions are checked with before upload (default: %(default)s)",
+    )
 
     for sub in (model, dataset):
         sub.add_argument("--dry-run", action="store_true", help="build and check the folder, upload nothing")
@@ -86,7 +93,7 @@ def main(argv: list[str]) -> int:
 
 def _build(args: argparse.Namespace) -> list[RepoFolder]:
     if args.kind == "dataset":
-        return [build_dataset_repo(args.release_dir, args.repo_id)]
+        return [build_dataset_repo(args.release_dir, args.repo_id, tokenizer=args.tokenizer)]
     adapter = args.adapter or ("repo" if args.adapter_repo_id else "subfolder")
     release = build_model_repo(
         args.checkpoint,

@@ -11,8 +11,9 @@ Every builder is deterministic: the same package versions and seed give the same
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -155,30 +156,50 @@ def learn_bpe(words: list[list[str]], num_merges: int) -> list[tuple[str, str]]:
 
     Ties are broken by the pair itself, so the same corpus always gives the same merges (the
     ``tokenizers`` trainer breaks ties in hash order, which changes the bytes from run to run).
+    Pair counts are updated only for the words a merge touches.
     """
     counts = Counter(tuple(w) for w in words)
+    vocab = [list(word) for word in counts]
+    freq = list(counts.values())
+    pairs: Counter = Counter()
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, word in enumerate(vocab):
+        for pair in zip(word, word[1:]):
+            pairs[pair] += freq[i]
+            where[pair].add(i)
+    # A max-heap of (-count, pair) with stale entries skipped on pop; ties pop the smaller pair.
+    heap = [(-n, pair) for pair, n in pairs.items()]
+    heapq.heapify(heap)
     merges = []
-    for _ in range(num_merges):
-        pairs = Counter()
-        for word, n in counts.items():
-            for pair in zip(word, word[1:]):
-                pairs[pair] += n
-        if not pairs:
-            break
-        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+    while len(merges) < num_merges and heap:
+        negative, best = heapq.heappop(heap)
+        if pairs.get(best, 0) != -negative or negative == 0:
+            continue
         merges.append(best)
-        merged = Counter()
-        for word, n in counts.items():
-            out, i = [], 0
-            while i < len(word):
-                if word[i : i + 2] == best:
+        changed = set()
+        for i in sorted(where.pop(best)):
+            word = vocab[i]
+            for pair in zip(word, word[1:]):
+                pairs[pair] -= freq[i]
+                changed.add(pair)
+            out, j = [], 0
+            while j < len(word):
+                if tuple(word[j : j + 2]) == best:
                     out.append(best[0] + best[1])
-                    i += 2
+                    j += 2
                 else:
-                    out.append(word[i])
-                    i += 1
-            merged[tuple(out)] += n
-        counts = merged
+                    out.append(word[j])
+                    j += 1
+            vocab[i] = out
+            for pair in zip(out, out[1:]):
+                pairs[pair] += freq[i]
+                where[pair].add(i)
+                changed.add(pair)
+        del pairs[best]
+        changed.discard(best)
+        for pair in changed:
+            if pairs[pair] > 0:
+                heapq.heappush(heap, (-pairs[pair], pair))
     return merges
 
 

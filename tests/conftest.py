@@ -31,7 +31,10 @@ def eval_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def release_dir(tmp_path_factory):
-    """A CulTwin release folder: Parquet with embedded images, configs pairs and concepts."""
-    from hub_fixtures import make_dataset_release
+    """A CulTwin release folder built by `build_release` from a tiny generation run."""
+    from cultwin_fixtures import write_run
 
-    return make_dataset_release(tmp_path_factory.mktemp("cultwin"))
+    from dataset_builder.release import ReleaseConfig, build_release
+
+    root = tmp_path_factory.mktemp("cultwin")
+    return build_release(write_run(root / "run"), root / "out", ReleaseConfig(seed=3, test_size=0.2)).output_dir

@@ -1,39 +1,9 @@
-"""Hand-made inputs of the publishing code: a training output, an evaluation folder, a CulTwin release."""
+"""Hand-made inputs of the publishing code: a training output and an evaluation folder."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-DATASET_CARD = """---
-license: apache-2.0
-task_categories:
-- zero-shot-image-classification
-configs:
-- config_name: pairs
-  default: true
-  data_files:
-  - split: train
-    path: pairs/train-*.parquet
-  - split: test
-    path: pairs/test-*.parquet
-- config_name: concepts
-  data_files:
-  - split: train
-    path: concepts/train-*.parquet
----
-
-# CulTwin
-
-Twin cultural concepts with contextualized captions and generated images.
-"""
-
-PAIRS = {
-    "pos_concept": ["Mantou", "Erhu", "Hanbok"],
-    "neg_concept": ["Baozi", "Guzheng", "Kimono"],
-    "pos_caption": ["A plain steamed bun on a bamboo tray", "A two-stringed fiddle", "A flared Korean dress"],
-    "neg_caption": ["A pleated stuffed bun", "A long plucked zither", "A Japanese robe with an obi"],
-}
 
 
 def make_training_output(output_dir: Path, clip_dir: Path, base_model: str = "openai/clip-vit-base-patch32") -> Path:
@@ -99,38 +69,3 @@ def make_eval_dir(eval_dir: Path) -> Path:
     (eval_dir / "summary.json").write_text(json.dumps({"benchmarks": list(results)}))
     Image.new("RGB", (16, 8), "white").save(eval_dir / "accuracy.png")
     return eval_dir
-
-
-def make_dataset_release(release_dir: Path) -> Path:
-    """A CulTwin release folder: Parquet shards with embedded image bytes, configs pairs and concepts."""
-    import datasets
-    from PIL import Image
-
-    colors = ["red", "green", "blue"]
-    features = datasets.Features(
-        {
-            **{name: datasets.Value("string") for name in PAIRS},
-            "pos_image": datasets.Image(),
-            "neg_image": datasets.Image(),
-        }
-    )
-    pairs = datasets.Dataset.from_dict(
-        {
-            **PAIRS,
-            "pos_image": [Image.new("RGB", (8, 8), color) for color in colors],
-            "neg_image": [Image.new("RGB", (8, 8), color) for color in reversed(colors)],
-        },
-        features=features,
-    )
-    # Images built in memory are stored as bytes, so the Parquet files are self-contained.
-    (release_dir / "pairs").mkdir(parents=True)
-    pairs.select([0, 1]).to_parquet(release_dir / "pairs" / "train-00000-of-00001.parquet")
-    pairs.select([2]).to_parquet(release_dir / "pairs" / "test-00000-of-00001.parquet")
-    concepts = datasets.Dataset.from_dict(
-        {"concept": PAIRS["pos_concept"] + PAIRS["neg_concept"], "twin": PAIRS["neg_concept"] + PAIRS["pos_concept"]}
-    )
-    (release_dir / "concepts").mkdir()
-    concepts.to_parquet(release_dir / "concepts" / "train-00000-of-00001.parquet")
-    (release_dir / "README.md").write_text(DATASET_CARD)
-    Image.new("RGB", (16, 8), "white").save(release_dir / "preview.png")
-    return release_dir

@@ -57,6 +57,12 @@ def fake_api(monkeypatch):
 
 
 @pytest.fixture
+def tokenizer(tiny_models):
+    """The tiny CLIP's tokenizer, for the caption-length check of the release."""
+    return str(tiny_models["clip"])
+
+
+@pytest.fixture
 def broken_checkpoint(training_output, tmp_path):
     """A writable copy of the training output, to damage."""
     return shutil.copytree(training_output, tmp_path / "training_output")
@@ -173,38 +179,31 @@ def test_output_folder_is_never_clobbered_silently(training_output, tmp_path):
     assert "stale.txt" not in release.model.files
 
 
-def test_dataset_release_checks(release_dir, tmp_path):
-    folder = build_dataset_repo(release_dir, "org/cultwin")
+def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_path):
+    folder = build_dataset_repo(release_dir, "org/cultwin", tokenizer)
     assert folder.path == release_dir and folder.repo_type == "dataset"
-    assert "pairs/train-00000-of-00001.parquet" in folder.files
+    assert {"README.md", "preview.png", "pairs/train-00000-of-00001.parquet"} <= set(folder.files)
 
     broken = shutil.copytree(release_dir, tmp_path / "broken")
     card = (broken / "README.md").read_text()
     (broken / "README.md").write_text(card.replace("concepts/train-*", "concepts/all-*"))
-    with pytest.raises(ValueError, match="'concepts/all-\\*.parquet', which match no file"):
-        build_dataset_repo(broken, "org/cultwin")
-    (broken / "README.md").write_text("---\nlicense: apache-2.0\n---\n# CulTwin\n")
-    with pytest.raises(ValueError, match="no `configs:`"):
-        build_dataset_repo(broken, "org/cultwin")
+    with pytest.raises(ValueError, match=r"nothing to publish(.|\n)*no file matches 'concepts/all-\*.parquet'"):
+        build_dataset_repo(broken, "org/cultwin", tokenizer)
     (broken / "README.md").unlink()
-    with pytest.raises(FileNotFoundError, match="README.md does not exist"):
-        build_dataset_repo(broken, "org/cultwin")
-    (tmp_path / "card-only").mkdir()
-    shutil.copy(release_dir / "README.md", tmp_path / "card-only" / "README.md")
-    with pytest.raises(FileNotFoundError, match="no .parquet file"):
-        build_dataset_repo(tmp_path / "card-only", "org/cultwin")
+    with pytest.raises(ValueError, match="README.md: missing"):
+        build_dataset_repo(broken, "org/cultwin", tokenizer)
 
 
-def test_push_is_one_commit_with_the_options(fake_api, release_dir):
+def test_push_is_one_commit_with_the_options(fake_api, release_dir, tokenizer):
     result = push_dataset_to_hub(
-        release_dir, "org/cultwin", private=True, revision="v1", create_pr=True, commit_message="CulTwin v1"
+        release_dir, "org/cultwin", tokenizer, private=True, revision="v1", create_pr=True, commit_message="CulTwin v1"
     )
     assert [call[0] for call in fake_api.calls] == ["create_repo", "create_branch", "upload_folder"]
     assert fake_api.calls[0][2] == {"repo_type": "dataset", "private": True, "exist_ok": True}
     upload = fake_api.calls[2][2]
     assert upload["revision"] == "v1" and upload["create_pr"] is True
     assert upload["commit_message"] == "CulTwin v1"
-    assert upload["files"] == build_dataset_repo(release_dir, "org/cultwin").files
+    assert upload["files"] == build_dataset_repo(release_dir, "org/cultwin", tokenizer).files
     assert "token" not in upload
     assert result.pr_url == "https://huggingface.co/org/cultwin/discussions/1"
 
@@ -219,9 +218,9 @@ def test_push_model_pushes_adapter_repo_then_model(fake_api, training_output, tm
     assert uploads[1][2]["commit_message"] == "Upload cultureclip with cultureclip"
 
 
-def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, release_dir):
+def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, release_dir, tokenizer):
     with pytest.raises(PublishError) as error:
-        push_to_hub(build_dataset_repo(release_dir, "org/cultwin"), api=FakeHfApi(fail=True))
+        push_to_hub(build_dataset_repo(release_dir, "org/cultwin", tokenizer), api=FakeHfApi(fail=True))
     message = str(error.value)
     assert "503 Service Unavailable" in message
     assert "Nothing was committed" in message
@@ -257,8 +256,9 @@ def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
     assert SECRET not in captured.out + captured.err and SECRET.encode() not in written
 
 
-def test_cli_publishes_dataset(fake_api, release_dir, capsys):
-    assert cli(["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "org/cultwin"]) == 0
+def test_cli_publishes_dataset(fake_api, release_dir, tokenizer, capsys):
+    argv = ["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "org/cultwin"]
+    assert cli([*argv, "--tokenizer", tokenizer]) == 0
     assert "published dataset repository org/cultwin: commit https://huggingface.co/org/cultwin/commit/abc123" in (
         capsys.readouterr().out
     )
@@ -269,7 +269,7 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
     assert "cultureclip publish:" in capsys.readouterr().err
 
 
-def test_real_client_failure_keeps_the_token_secret(monkeypatch, release_dir):
+def test_real_client_failure_keeps_the_token_secret(release_dir, tokenizer):
     """The real ``HfApi`` against a closed port: the error is explained and holds no token."""
     import socket
 
@@ -280,5 +280,5 @@ def test_real_client_failure_keeps_the_token_secret(monkeypatch, release_dir):
         port = sock.getsockname()[1]
     api = HfApi(endpoint=f"http://127.0.0.1:{port}", token=SECRET)
     with pytest.raises(PublishError, match="Nothing was committed") as error:
-        push_to_hub(build_dataset_repo(release_dir, "org/cultwin"), api=api)
+        push_to_hub(build_dataset_repo(release_dir, "org/cultwin", tokenizer), api=api)
     assert SECRET not in str(error.value)

@@ -33,7 +33,7 @@ PROJECT_PACKAGES = ("cultureclip", "modeling_cultureclip", "dataset_builder", "t
 # missing under a branch name (processor and pipeline loading probe optional files), which
 # transformers reads as "no such repository"; under a commit sha it answers 404 like the Hub.
 LOAD_THROUGH_THE_HUB = """
-import json, os, sys
+import hashlib, json, os, sys
 from datasets import load_dataset
 from huggingface_hub import DatasetCard, ModelCard, snapshot_download
 from PIL import Image
@@ -51,9 +51,9 @@ print(json.dumps({
     "parameter_sum": sum(float(p.detach().double().sum()) for p in model.parameters()),
     "processor": type(processor).__name__,
     "labels": sorted(score["label"] for score in scores),
-    "pairs": {split: list(pairs[split]["pos_concept"]) for split in pairs},
-    "first_image": [pairs["train"][0]["pos_image"].size, pairs["train"][0]["pos_image"].getpixel((0, 0))],
-    "concepts": concepts["train"].num_rows,
+    "pairs": {split: list(pairs[split]["pair_id"]) for split in pairs},
+    "first_image": hashlib.sha256(pairs["train"][0]["pos_image"].tobytes()).hexdigest(),
+    "concepts": {split: concepts[split].num_rows for split in concepts},
     "model_card": [ModelCard.load("org/cultureclip").data.pipeline_tag, ModelCard.load("org/cultureclip").data.base_model],
     "dataset_card": [c["config_name"] for c in DatasetCard.load("org/cultwin").data.to_dict()["configs"]],
     "project_modules": sorted(name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES),
@@ -132,12 +132,17 @@ def run_fresh(code: str, cwd: Path, env: dict[str, str]) -> subprocess.Completed
     return result
 
 
-def test_released_model_and_dataset_load_by_repo_id(olah_cli, training_output, eval_dir, release_dir, tmp_path):
+def test_released_model_and_dataset_load_by_repo_id(
+    olah_cli, tiny_models, training_output, eval_dir, release_dir, tmp_path
+):
+    import hashlib
+
+    from datasets import load_dataset
     from PIL import Image
     from transformers import CLIPModel
 
     model = build_model_repo(training_output, "org/cultureclip", tmp_path / "build", eval_dir=eval_dir).model
-    dataset = build_dataset_repo(release_dir, "org/cultwin")
+    dataset = build_dataset_repo(release_dir, "org/cultwin", tokenizer=str(tiny_models["clip"]))
     mirrors = tmp_path / "mirrors"
     model_sha = serve_as_git(model.path, mirrors / "models" / "org" / "cultureclip")
     serve_as_git(dataset.path, mirrors / "datasets" / "org" / "cultwin")
@@ -153,9 +158,12 @@ def test_released_model_and_dataset_load_by_repo_id(olah_cli, training_output, e
     assert loaded["parameter_sum"] == pytest.approx(sum(float(p.detach().double().sum()) for p in local.parameters()))
     assert loaded["processor"] == "CLIPProcessor"
     assert loaded["labels"] == ["erhu", "guzheng"]
-    assert loaded["pairs"] == {"train": ["Mantou", "Erhu"], "test": ["Hanbok"]}
-    assert loaded["first_image"] == [[8, 8], [255, 0, 0]]
-    assert loaded["concepts"] == 6
+    local_cache = str(tmp_path / "datasets-cache")
+    pairs = load_dataset(str(release_dir), cache_dir=local_cache)
+    concepts = load_dataset(str(release_dir), "concepts", cache_dir=local_cache)
+    assert loaded["pairs"] == {split: list(pairs[split]["pair_id"]) for split in pairs}
+    assert loaded["first_image"] == hashlib.sha256(pairs["train"][0]["pos_image"].tobytes()).hexdigest()
+    assert loaded["concepts"] == {split: concepts[split].num_rows for split in concepts}
     assert loaded["model_card"] == ["zero-shot-image-classification", "openai/clip-vit-base-patch32"]
     assert loaded["dataset_card"] == ["pairs", "concepts"]
     assert loaded["project_modules"] == []

@@ -1,0 +1,205 @@
+"""The CulTwin dataset card: statistics of a release, its preview grid and the rendered card."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+from .records import CATEGORIES
+from .run_data import RunData
+from .taxonomy import country_region
+
+CARD_TEMPLATE = "dataset_card.md"
+PREVIEW_IMAGE = "preview.png"
+_PREVIEW = ("concept", "country", "caption", "image")
+_PAIR_COLUMNS = ["pair_id", "twin_id", "pos_concept_id", "neg_concept_id", "category", "pos_country", "neg_country"]
+
+
+def template_path() -> Path:
+    """The card template, ``dataset_card.md`` at the root of the repository checkout."""
+    path = Path(__file__).resolve().parents[1] / CARD_TEMPLATE
+    if not path.is_file():
+        raise FileNotFoundError(f"The dataset card template {path} is missing: run from a checkout of the repository.")
+    return path
+
+
+def _read_columns(files: list[Path], columns: list[str]) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    rows = []
+    for path in files:
+        rows += pq.read_table(path, columns=columns).to_pylist()
+    return rows
+
+
+def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict:
+    """Counts of a release, read back from its ``pairs`` Parquet files, and the run's filter rates.
+
+    Args:
+        split_files: ``{split: [parquet files of the pairs config]}``.
+        run: The run the release was built from (for filter pass rates and rejections).
+
+    Returns:
+        A dict with ``pairs``, ``twin_pairs``, ``concepts``, ``countries`` (totals),
+        ``splits`` (split -> pairs, twin_pairs, concepts), ``categories`` (category -> pairs,
+        twin_pairs, concepts), ``regions`` (region -> concepts, countries), ``filter`` (images
+        scored/passed and pass rate, dropped bad images and pairs) and ``rejections``
+        (stage -> reason -> count).
+    """
+    splits, categories, regions = {}, {name: Counter() for name in CATEGORIES}, {}
+    all_concepts: dict[str, str] = {}
+    twins: set[str] = set()
+    total_pairs = 0
+    for split, files in split_files.items():
+        rows = _read_columns(files, _PAIR_COLUMNS)
+        concepts = {}
+        for row in rows:
+            category = CATEGORIES[row["category"]]
+            categories[category]["pairs"] += 1
+            if row["twin_id"] not in twins:
+                twins.add(row["twin_id"])
+                categories[category]["twin_pairs"] += 1
+                categories[category]["concepts"] += 2
+            concepts[row["pos_concept_id"]] = row["pos_country"]
+            concepts[row["neg_concept_id"]] = row["neg_country"]
+        splits[split] = {
+            "pairs": len(rows),
+            "twin_pairs": len({r["twin_id"] for r in rows}),
+            "concepts": len(concepts),
+        }
+        total_pairs += len(rows)
+        all_concepts |= concepts
+    for country in all_concepts.values():
+        regions.setdefault(country_region(country), Counter())["concepts"] += 1
+    for region in regions:
+        regions[region]["countries"] = len({c for c in all_concepts.values() if country_region(c) == region})
+    scored = len(run.scores)
+    passed = sum(score.passed for score in run.scores.values())
+    rejections: dict[str, Counter] = {}
+    for rejection in run.rejections:
+        rejections.setdefault(rejection.stage, Counter())[rejection.reason] += 1
+    return {
+        "pairs": total_pairs,
+        "twin_pairs": len(twins),
+        "concepts": len(all_concepts),
+        "countries": len(set(all_concepts.values())),
+        "splits": splits,
+        "categories": {name: dict(counts) for name, counts in categories.items() if counts},
+        "regions": {name: dict(regions[name]) for name in sorted(regions)},
+        "filter": {
+            "images_scored": scored,
+            "images_passed": passed,
+            "image_pass_rate": passed / scored if scored else None,
+            "dropped_bad_images": len(run.dropped_images),
+            "dropped_pairs": run.dropped_pairs,
+        },
+        "rejections": {stage: dict(reasons) for stage, reasons in sorted(rejections.items())},
+    }
+
+
+def preview_rows(files: list[Path], count: int = 4) -> list[dict]:
+    """The first caption pair of up to ``count`` twin pairs of one split, distinct categories first."""
+    import pyarrow.parquet as pq
+
+    firsts: dict[str, tuple[int, int]] = {}  # twin_id -> (row, category)
+    for index, row in enumerate(_read_columns(files[:1], ["twin_id", "category"])):
+        firsts.setdefault(row["twin_id"], (index, row["category"]))
+    seen_categories: set[int] = set()
+    new_category, others = [], []
+    for index, category in firsts.values():
+        (others if category in seen_categories else new_category).append(index)
+        seen_categories.add(category)
+    chosen = (new_category + others)[:count]
+    table = pq.read_table(files[0], columns=[f"{side}_{name}" for side in ("pos", "neg") for name in _PREVIEW])
+    return table.take(chosen).to_pylist()
+
+
+def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:
+    """Draw twin pairs side by side (positive | twin), each image over its concept and caption.
+
+    Args:
+        rows: Dicts with ``{pos,neg}_{concept,country,caption,image}``; an image is
+            ``{"bytes": ...}`` as stored in the Parquet files.
+        path: Where to write the PNG.
+        tile: Width and height of each image, in pixels.
+    """
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    text_height, pad = 64, 8
+    width = 2 * tile + 3 * pad
+    grid = Image.new("RGB", (width, max(1, len(rows)) * (tile + text_height + pad) + pad), "white")
+    draw = ImageDraw.Draw(grid)
+    for r, row in enumerate(rows):
+        top = pad + r * (tile + text_height + pad)
+        for c, side in enumerate(("pos", "neg")):
+            left = pad + c * (tile + pad)
+            with Image.open(io.BytesIO(row[f"{side}_image"]["bytes"])) as image:
+                grid.paste(image.convert("RGB").resize((tile, tile)), (left, top))
+            label = f"{row[f'{side}_concept']} ({row[f'{side}_country']})"
+            caption = textwrap.wrap(row[f"{side}_caption"], width=tile // 6)[:3]
+            draw.multiline_text((left, top + tile + 2), "\n".join([label, *caption]), fill="black", font=font)
+    path = Path(path)
+    grid.save(path)
+    return path
+
+
+def _summary_rows(summary) -> list[dict] | None:
+    """The run record's per-stage summary as table rows, when it is ``{stage: {name: value}}``."""
+    if not isinstance(summary, dict) or not all(isinstance(v, dict) for v in summary.values()):
+        return None
+    rows = []
+    for stage, values in summary.items():
+        cells = {
+            key: ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            for key, value in values.items()
+        }
+        rows.append({"stage": stage, **cells})
+    return rows
+
+
+def render_card(
+    card_data,
+    statistics: dict,
+    run_record: dict,
+    pretty_name: str = "CulTwin",
+    repo_id: str = "org/cultwin",
+):
+    """Render the dataset card from the ``dataset_card.md`` Jinja template.
+
+    Args:
+        card_data: A ``huggingface_hub.DatasetCardData`` with the YAML metadata (configs, license...).
+        statistics: `release_statistics` of the release.
+        run_record: The run's ``run.json``: its models, prompts, sampling settings, seeds,
+            config and summary are shown as they were recorded.
+        pretty_name: The dataset's display name.
+        repo_id: The Hub id shown in the loading examples.
+
+    Returns:
+        A ``huggingface_hub.DatasetCard``.
+    """
+    from huggingface_hub import DatasetCard
+
+    summary_rows = _summary_rows(run_record.get("summary"))
+    summary_columns = list(dict.fromkeys(k for row in summary_rows or [] for k in row))
+    recorded = {
+        key: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+        for key, value in run_record.items()
+        if not (key == "summary" and summary_rows)
+    }
+    return DatasetCard.from_template(
+        card_data,
+        template_path=str(template_path()),
+        pretty_name=pretty_name,
+        repo_id=repo_id,
+        stats=statistics,
+        run_record=run_record,
+        recorded=recorded,
+        summary_rows=summary_rows,
+        summary_columns=summary_columns,
+        preview_image=PREVIEW_IMAGE,
+    )

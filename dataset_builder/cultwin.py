@@ -1,0 +1,246 @@
+"""The CulTwin ``datasets`` builder: a generation run folder -> the ``pairs`` and ``concepts`` configs.
+
+``datasets`` no longer runs loading scripts, so this builder is used from the package
+(``cultureclip build-dataset``, `dataset_builder.release.build_release`) and what is published
+is Parquet. It also works directly::
+
+    builder = CulTwin(config_name="pairs", data_dir="runs/tiny", seed=42)
+    builder.download_and_prepare()
+    dataset = builder.as_dataset()
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import datasets
+
+from .records import CATEGORIES
+from .run_data import RunData, load_run
+from .taxonomy import country_region
+
+SPLITS = ("train", "validation", "test")
+_SIDE_FIELDS = ("concept", "country", "context", "visual_features", "caption")
+
+
+def quality_features() -> dict:
+    return {
+        "authenticity": datasets.Value("int32"),
+        "consistency": datasets.Value("int32"),
+        "cultural_fidelity": datasets.Value("int32"),
+        "clip_score": datasets.Value("float32"),
+    }
+
+
+def pairs_features() -> datasets.Features:
+    """One row per caption pair: the columns the trainer's collator and the evaluation read."""
+    columns = {
+        "pair_id": datasets.Value("string"),
+        "twin_id": datasets.Value("string"),
+        "pos_concept_id": datasets.Value("string"),
+        "neg_concept_id": datasets.Value("string"),
+        "category": datasets.ClassLabel(names=list(CATEGORIES)),
+    }
+    for side in ("pos", "neg"):
+        columns |= {f"{side}_{name}": datasets.Value("string") for name in _SIDE_FIELDS}
+        columns[f"{side}_image"] = datasets.Image()
+    columns["pos_quality"] = quality_features()
+    columns["neg_quality"] = quality_features()
+    return datasets.Features(columns)
+
+
+def concepts_features() -> datasets.Features:
+    """One row per concept of a released twin pair, with its kept captions and their images."""
+    text = datasets.Value("string")
+    return datasets.Features(
+        {
+            "concept_id": text,
+            "concept": text,
+            "country": text,
+            "region": text,
+            "category": datasets.ClassLabel(names=list(CATEGORIES)),
+            "context": text,
+            "visual_features": text,
+            "captions": datasets.List(text),
+            "images": datasets.List(datasets.Image()),
+            "twin_concept_id": text,
+            "twin_concept": text,
+        }
+    )
+
+
+FEATURES = {"pairs": pairs_features, "concepts": concepts_features}
+
+
+def resolve_split_size(size: float | int, total: int, name: str) -> int:
+    """The number of twin pairs ``size`` (a fraction in [0, 1) or a count) means out of ``total``."""
+    if isinstance(size, bool) or not isinstance(size, int | float):
+        raise ValueError(f"{name}={size!r}: give a fraction in [0, 1) or a whole number of twin pairs.")
+    if isinstance(size, float):
+        if not 0 <= size < 1:
+            raise ValueError(f"{name}={size} is not a fraction in [0, 1); pass e.g. 0.1, or an integer count.")
+        return round(size * total)
+    if size < 0:
+        raise ValueError(f"{name}={size} is negative; pass a count >= 0 or a fraction in [0, 1).")
+    return size
+
+
+def split_twins(
+    twin_ids: list[str], seed: int, validation_size: float | int, test_size: float | int
+) -> dict[str, list[str]]:
+    """Assign twin pairs to splits: deterministic for a seed and the set of ids (not their order).
+
+    A size is a fraction of the twin pairs (float in [0, 1), rounded) or a count (int), as in
+    scikit-learn's ``train_test_split``. A split of size 0 is left out.
+
+    Returns:
+        ``{"train": [...], "validation": [...], "test": [...]}`` (non-empty splits only).
+    """
+    ids = sorted(set(twin_ids))
+    n_validation = resolve_split_size(validation_size, len(ids), "validation_size")
+    n_test = resolve_split_size(test_size, len(ids), "test_size")
+    if n_validation + n_test >= len(ids):
+        raise ValueError(
+            f"validation_size={validation_size!r} and test_size={test_size!r} take {n_validation + n_test} of "
+            f"{len(ids)} twin pairs and leave none for train; make them smaller."
+        )
+    random.Random(seed).shuffle(ids)
+    splits = {
+        "test": ids[:n_test],
+        "validation": ids[n_test : n_test + n_validation],
+        "train": ids[n_test + n_validation :],
+    }
+    return {name: sorted(splits[name]) for name in SPLITS if splits[name]}
+
+
+@dataclass
+class CulTwinConfig(datasets.BuilderConfig):
+    """A CulTwin config (``pairs`` or ``concepts``) with the split settings.
+
+    Args:
+        seed: Seed of the twin-pair split.
+        validation_size: Twin pairs in validation: a fraction in [0, 1) or a count.
+        test_size: Twin pairs in test: a fraction in [0, 1) or a count.
+        drop_bad_images: Drop the pairs that use a missing or corrupt image instead of refusing
+            the run folder.
+    """
+
+    seed: int = 42
+    validation_size: float | int = 0.05
+    test_size: float | int = 0.05
+    drop_bad_images: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.name not in FEATURES:
+            raise ValueError(f"Unknown CulTwin config {self.name!r}: choose one of {sorted(FEATURES)}.")
+        resolve_split_size(self.validation_size, 0, "validation_size")
+        resolve_split_size(self.test_size, 0, "test_size")
+
+
+class CulTwin(datasets.GeneratorBasedBuilder):
+    """CulTwin: culturally distinct, visually similar twin concepts with captions and images.
+
+    ``data_dir`` is a generation run folder. Splits are made by twin pair, so a concept and its
+    twin are always in the same split.
+    """
+
+    BUILDER_CONFIG_CLASS = CulTwinConfig
+    BUILDER_CONFIGS = [
+        CulTwinConfig(name="pairs", description="One row per caption pair (positive and twin)."),
+        CulTwinConfig(name="concepts", description="One row per concept, with its captions, images and twin."),
+    ]
+    DEFAULT_CONFIG_NAME = "pairs"
+
+    def __init__(self, *args, run: RunData | None = None, **kwargs):
+        """Args as for ``datasets.GeneratorBasedBuilder``; ``run`` is an already checked
+        `load_run` of ``data_dir`` (so a release building both configs reads the folder once)."""
+        super().__init__(*args, **kwargs)
+        self._run = run
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=self.config.description,
+            features=FEATURES[self.config.name](),
+            homepage="https://arxiv.org/abs/2507.06210",
+        )
+
+    def _split_generators(self, dl_manager):
+        if not self.config.data_dir:
+            raise ValueError("CulTwin needs data_dir=<generation run folder>.")
+        run = self._run or load_run(self.config.data_dir, drop_bad_images=self.config.drop_bad_images)
+        splits = split_twins(
+            [p.twin_id for p in run.pairs], self.config.seed, self.config.validation_size, self.config.test_size
+        )
+        return [
+            datasets.SplitGenerator(name=name, gen_kwargs={"run": run, "twin_ids": set(ids)})
+            for name, ids in splits.items()
+        ]
+
+    def _generate_examples(self, run: RunData, twin_ids: set[str]):
+        rows = _pair_rows if self.config.name == "pairs" else _concept_rows
+        yield from rows(run, twin_ids)
+
+
+def _image(run: RunData, caption_id: str) -> dict:
+    # The bytes go into the dataset itself, so the release does not depend on the run folder.
+    path = run.image_path(caption_id)
+    return {"bytes": path.read_bytes(), "path": path.name}
+
+
+def _quality(run: RunData, caption_id: str) -> dict | None:
+    score = run.scores.get(caption_id)
+    if score is None:
+        return None
+    return {name: getattr(score, name) for name in quality_features()}
+
+
+def _pair_rows(run: RunData, twin_ids: set[str]):
+    for pair in run.pairs:
+        if pair.twin_id not in twin_ids:
+            continue
+        twin = run.twins[pair.twin_id]
+        row = {
+            "pair_id": pair.pair_id,
+            "twin_id": twin.twin_id,
+            "pos_concept_id": twin.pos_concept_id,
+            "neg_concept_id": twin.neg_concept_id,
+            "category": twin.category,
+        }
+        for side, caption_id in (("pos", pair.pos_caption_id), ("neg", pair.neg_caption_id)):
+            concept = run.concepts[getattr(twin, f"{side}_concept_id")]
+            row |= {f"{side}_{name}": getattr(concept, name) for name in _SIDE_FIELDS[:-1]}
+            row[f"{side}_caption"] = run.captions[caption_id].text
+            row[f"{side}_image"] = _image(run, caption_id)
+            row[f"{side}_quality"] = _quality(run, caption_id)
+        yield pair.pair_id, row
+
+
+def _concept_rows(run: RunData, twin_ids: set[str]):
+    kept_captions: dict[str, set[str]] = {}
+    for pair in run.pairs:
+        if pair.twin_id in twin_ids:
+            for caption_id in (pair.pos_caption_id, pair.neg_caption_id):
+                kept_captions.setdefault(run.captions[caption_id].concept_id, set()).add(caption_id)
+    twin_of = run.twin_of()
+    for concept_id in sorted(kept_captions):
+        concept = run.concepts[concept_id]
+        twin = run.concepts[twin_of[concept_id]]
+        captions = sorted((run.captions[c] for c in kept_captions[concept_id]), key=lambda c: (c.index, c.caption_id))
+        yield (
+            concept_id,
+            {
+                "concept_id": concept_id,
+                "concept": concept.concept,
+                "country": concept.country,
+                "region": country_region(concept.country),
+                "category": concept.category,
+                "context": concept.context,
+                "visual_features": concept.visual_features,
+                "captions": [c.text for c in captions],
+                "images": [_image(run, c.caption_id) for c in captions],
+                "twin_concept_id": twin.concept_id,
+                "twin_concept": twin.concept,
+            },
+        )

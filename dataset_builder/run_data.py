@@ -1,0 +1,216 @@
+"""Read a generation run folder into the joined, checked view the dataset builder needs.
+
+The builder releases exactly the caption pairs in ``pairs.jsonl`` (what the quality filter kept).
+Every reference must resolve (pair -> twin and captions, caption -> concept, caption -> image
+file) and every image a kept pair uses must exist and decode. A run folder that breaks this is
+refused with an error naming the bad items; with ``drop_bad_images=True`` the pairs that use a
+missing or corrupt image are dropped instead and counted in `RunData.dropped_images`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .records import (
+    CATEGORIES,
+    RUN_RECORD,
+    Caption,
+    Concept,
+    ImageRecord,
+    Pair,
+    QualityScore,
+    Rejection,
+    Twin,
+    read_records,
+)
+
+
+class RunFolderError(ValueError):
+    """A generation run folder the dataset cannot be built from."""
+
+
+@dataclass(frozen=True)
+class BadImage:
+    caption_id: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path} (caption {self.caption_id}): {self.reason}"
+
+
+@dataclass
+class RunData:
+    """The records of one run, indexed by id, restricted to what the release contains."""
+
+    run_dir: Path
+    run_record: dict
+    concepts: dict[str, Concept]
+    twins: dict[str, Twin]
+    captions: dict[str, Caption]
+    images: dict[str, ImageRecord]
+    scores: dict[str, QualityScore]
+    pairs: list[Pair]
+    """The kept caption pairs, in file order (minus those dropped for bad images)."""
+    rejections: list[Rejection]
+    dropped_images: list[BadImage] = field(default_factory=list)
+    dropped_pairs: int = 0
+
+    def image_path(self, caption_id: str) -> Path:
+        return self.run_dir / self.images[caption_id].path
+
+    def twin_of(self) -> dict[str, str]:
+        """concept_id -> the concept_id of its twin, for the concepts of released twin pairs."""
+        twin_ids = {pair.twin_id for pair in self.pairs}
+        mapping = {}
+        for twin_id in sorted(twin_ids):
+            twin = self.twins[twin_id]
+            mapping[twin.pos_concept_id] = twin.neg_concept_id
+            mapping[twin.neg_concept_id] = twin.pos_concept_id
+        return mapping
+
+
+def _check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> BadImage | None:
+    from PIL import Image, UnidentifiedImageError
+
+    if record is None:
+        return BadImage(caption_id, f"images/{caption_id}.png", "no record in images.jsonl")
+    path = run_dir / record.path
+    if not path.is_file():
+        return BadImage(caption_id, record.path, "file missing")
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
+        return BadImage(caption_id, record.path, f"does not decode ({error})")
+    return None
+
+
+def _fail(message: str, items: list[str]) -> None:
+    if items:
+        shown = "\n  ".join(items[:20])
+        more = f"\n  ... and {len(items) - 20} more" if len(items) > 20 else ""
+        raise RunFolderError(f"{message}:\n  {shown}{more}")
+
+
+def _read_run_record(run_dir: Path) -> dict:
+    path = run_dir / RUN_RECORD
+    if not path.is_file():
+        raise RunFolderError(f"{path} is missing: the run record is needed for the dataset card; rerun generation.")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RunFolderError(f"{path} is not valid JSON ({error}).") from None
+    if not isinstance(record, dict):
+        raise RunFolderError(f"{path} holds a {type(record).__name__}, expected a JSON object.")
+    return record
+
+
+def _check_references(concepts, twins, captions, pairs) -> None:
+    problems = []
+    for twin in twins.values():
+        problems += [
+            f"twin {twin.twin_id}: unknown concept {c!r}"
+            for c in (twin.pos_concept_id, twin.neg_concept_id)
+            if c not in concepts
+        ]
+        if twin.category not in CATEGORIES:
+            problems.append(f"twin {twin.twin_id}: unknown category {twin.category!r}, expected one of {CATEGORIES}")
+    problems += [
+        f"concept {c.concept_id}: unknown category {c.category!r}, expected one of {CATEGORIES}"
+        for c in concepts.values()
+        if c.category not in CATEGORIES
+    ]
+    _fail("Twins or concepts with broken references", problems)
+    membership = defaultdict(list)
+    for twin in twins.values():
+        membership[twin.pos_concept_id].append(twin.twin_id)
+        membership[twin.neg_concept_id].append(twin.twin_id)
+    _fail(
+        "Concepts in more than one twin pair (each concept has exactly one twin)",
+        [f"concept {c}: twins {ids}" for c, ids in sorted(membership.items()) if len(ids) > 1],
+    )
+    _fail(
+        "Captions name unknown concepts",
+        [
+            f"caption {c.caption_id}: concept {c.concept_id!r}"
+            for c in captions.values()
+            if c.concept_id not in concepts
+        ],
+    )
+    problems = []
+    for pair in pairs:
+        twin = twins.get(pair.twin_id)
+        if twin is None:
+            problems.append(f"pair {pair.pair_id}: unknown twin {pair.twin_id!r}")
+            continue
+        for side, caption_id, concept_id in (
+            ("pos", pair.pos_caption_id, twin.pos_concept_id),
+            ("neg", pair.neg_caption_id, twin.neg_concept_id),
+        ):
+            caption = captions.get(caption_id)
+            if caption is None:
+                problems.append(f"pair {pair.pair_id}: unknown {side} caption {caption_id!r}")
+            elif caption.concept_id != concept_id:
+                problems.append(
+                    f"pair {pair.pair_id}: {side} caption {caption_id!r} is of concept {caption.concept_id!r}, "
+                    f"twin {twin.twin_id} says {concept_id!r}"
+                )
+    _fail("Pairs with broken references", problems)
+    counts = Counter(p.pair_id for p in pairs)
+    _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n} times)" for i, n in counts.items() if n > 1])
+
+
+def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
+    """Read and check a generation run folder.
+
+    Args:
+        run_dir: The folder a generation run wrote (see `dataset_builder.records`).
+        drop_bad_images: Drop the pairs that use a missing or corrupt image (and count them)
+            instead of refusing the folder.
+
+    Raises:
+        RunFolderError: The folder is missing, has no kept pairs, has broken references or
+            (without ``drop_bad_images``) missing or corrupt images; the message names them.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunFolderError(f"Run folder {run_dir} does not exist: pass the --output-dir of a generation run.")
+    run_record = _read_run_record(run_dir)
+    concepts = {c.concept_id: c for c in read_records(run_dir, Concept)}
+    twins = {t.twin_id: t for t in read_records(run_dir, Twin)}
+    captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
+    images = {i.caption_id: i for i in read_records(run_dir, ImageRecord)}
+    pairs = read_records(run_dir, Pair)
+    if not pairs:
+        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: finish the generation run first.")
+    _check_references(concepts, twins, captions, pairs)
+
+    used = sorted({c for pair in pairs for c in (pair.pos_caption_id, pair.neg_caption_id)})
+    bad = [b for b in (_check_image(run_dir, c, images.get(c)) for c in used) if b is not None]
+    if bad and not drop_bad_images:
+        _fail(
+            f"{run_dir} has missing or corrupt images (regenerate them, or pass --drop-bad-images "
+            "to drop the pairs that use them)",
+            [str(b) for b in bad],
+        )
+    bad_ids = {b.caption_id for b in bad}
+    kept = [p for p in pairs if p.pos_caption_id not in bad_ids and p.neg_caption_id not in bad_ids]
+    if not kept:
+        raise RunFolderError(f"Every caption pair of {run_dir} uses a bad image; nothing is left to release.")
+    return RunData(
+        run_dir=run_dir,
+        run_record=run_record,
+        concepts=concepts,
+        twins=twins,
+        captions=captions,
+        images=images,
+        scores={s.caption_id: s for s in read_records(run_dir, QualityScore)},
+        pairs=kept,
+        rejections=read_records(run_dir, Rejection),
+        dropped_images=bad,
+        dropped_pairs=len(pairs) - len(kept),
+    )

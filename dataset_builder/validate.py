@@ -1,0 +1,238 @@
+"""Check a CulTwin release folder the way its users will read it.
+
+Checks: the card's YAML lists both configs and their files; every Parquet file has exactly the
+CulTwin schema; every image is embedded and decodes; no twin pair or concept is in two splits
+(in either config); no duplicate rows (same id, or same concepts and captions under another id);
+no caption longer than CLIP's 77 tokens. The report names each bad row as
+``<config>/<split> row <n> (<id>)``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .release import CONFIGS
+
+DEFAULT_TOKENIZER = "openai/clip-vit-base-patch32"
+CLIP_MAX_TOKENS = 77
+_KEYS = {"pairs": "pair_id", "concepts": "concept_id"}
+_SHOWN_PER_CHECK = 50
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str
+    """``card``, ``schema``, ``image``, ``leakage``, ``duplicate`` or ``caption_length``."""
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.check}] {self.location}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    output_dir: Path
+    num_rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    """config -> split -> rows read."""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def format(self) -> str:
+        """A readable report: the rows read, then the problems grouped by check."""
+        lines = [
+            f"{config}/{split}: {rows} rows"
+            for config, splits in self.num_rows.items()
+            for split, rows in splits.items()
+        ]
+        if self.ok:
+            return "\n".join([*lines, f"{self.output_dir}: OK"])
+        by_check = defaultdict(list)
+        for problem in self.problems:
+            by_check[problem.check].append(problem)
+        for check, problems in by_check.items():
+            lines.append(f"{check}: {len(problems)} problem(s)")
+            lines += [f"  {p.location}: {p.message}" for p in problems[:_SHOWN_PER_CHECK]]
+            if len(problems) > _SHOWN_PER_CHECK:
+                lines.append(f"  ... and {len(problems) - _SHOWN_PER_CHECK} more")
+        lines.append(f"{self.output_dir}: {len(self.problems)} problem(s)")
+        return "\n".join(lines)
+
+
+def _config_files(output_dir: Path, report: ValidationReport) -> dict[str, dict[str, list[Path]]]:
+    """config -> split -> Parquet files, from the card's YAML ``configs:``."""
+    from huggingface_hub import DatasetCard
+
+    readme = output_dir / "README.md"
+    if not readme.is_file():
+        report.problems.append(Problem("card", str(readme), "missing: rebuild with 'cultureclip build-dataset'"))
+        return {}
+    try:
+        configs = DatasetCard.load(readme).data.to_dict().get("configs") or []
+    except Exception as error:  # the card's YAML is what users' load_dataset reads; any failure is a finding
+        report.problems.append(Problem("card", str(readme), f"cannot be parsed ({error})"))
+        return {}
+    files = {}
+    for entry in configs:
+        name = entry.get("config_name")
+        if name not in CONFIGS:
+            report.problems.append(Problem("card", str(readme), f"unknown config {name!r} in 'configs:'"))
+            continue
+        files[name] = {}
+        for data_files in entry.get("data_files") or []:
+            split, pattern = data_files["split"], data_files["path"]
+            files[name][split] = sorted(output_dir.glob(pattern))
+            if not files[name][split]:
+                report.problems.append(Problem("card", f"{name}/{split}", f"no file matches {pattern!r}"))
+    for name in CONFIGS:
+        if name not in files:
+            report.problems.append(Problem("card", str(readme), f"config {name!r} is not listed in 'configs:'"))
+    return files
+
+
+def _schema_problem(path: Path, config: str) -> str | None:
+    import datasets
+    import pyarrow.parquet as pq
+
+    from .cultwin import FEATURES
+
+    expected = FEATURES[config]()
+    try:
+        found = datasets.Features.from_arrow_schema(pq.read_schema(path))
+    except Exception as error:  # an unreadable file or foreign metadata is a finding, not a crash
+        return f"cannot read the schema ({error})"
+    if found == expected:
+        return None
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    changed = [c for c in expected if c in found and found[c] != expected[c]]
+    return f"schema differs: missing {missing}, unexpected {extra}, wrong type {changed}"
+
+
+def _image_problem(image: dict | None) -> str | None:
+    from PIL import Image
+
+    if image is None or image.get("bytes") is None:
+        return "no embedded image bytes" + (f" (only a path, {image.get('path')!r})" if image else "")
+    try:
+        with Image.open(io.BytesIO(image["bytes"])) as decoded:
+            decoded.load()
+    except Exception as error:  # PIL raises many types for bad bytes; each is a finding
+        return f"does not decode ({type(error).__name__}: {error})"
+    return None
+
+
+class _Checker:
+    """Accumulates what the row-level checks need while the rows stream by."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        self.splits_of = defaultdict(dict)  # ("twin" | "concept", id) -> {split: first location}
+        self.keys: dict[tuple[str, str], str] = {}
+        self.contents: dict[tuple, str] = {}
+        self.captions = defaultdict(list)  # text -> locations
+
+    def add(self, location: str, check: str, message: str) -> None:
+        self.report.problems.append(Problem(check, location, message))
+
+    def row(self, config: str, split: str, location: str, row: dict) -> None:
+        key = row[_KEYS[config]]
+        if (config, key) in self.keys:
+            self.add(location, "duplicate", f"{_KEYS[config]} {key!r} also at {self.keys[config, key]}")
+        self.keys.setdefault((config, key), location)
+        if config == "pairs":
+            images = [row["pos_image"], row["neg_image"]]
+            captions = [row["pos_caption"], row["neg_caption"]]
+            members = [
+                ("twin", row["twin_id"]),
+                ("concept", row["pos_concept_id"]),
+                ("concept", row["neg_concept_id"]),
+            ]
+            content = (row["pos_concept_id"], row["neg_concept_id"], row["pos_caption"], row["neg_caption"])
+            if content in self.contents:
+                self.add(location, "duplicate", f"same concepts and captions as {self.contents[content]}")
+            self.contents.setdefault(content, location)
+        else:
+            images, captions = row["images"], row["captions"]
+            members = [("concept", row["concept_id"]), ("concept", row["twin_concept_id"])]
+            if len(images) != len(captions):
+                self.add(location, "schema", f"{len(captions)} captions but {len(images)} images")
+        for index, image in enumerate(images):
+            problem = _image_problem(image)
+            if problem:
+                self.add(location, "image", f"image {index}: {problem}")
+        for text in captions:
+            self.captions[text].append(location)
+        for member in members:
+            self.splits_of[member].setdefault(split, location)
+
+    def finish(self, tokenizer, max_tokens: int) -> None:
+        for (kind, member_id), splits in sorted(self.splits_of.items()):
+            if len(splits) > 1:
+                where = ", ".join(splits.values())
+                self.add(f"{kind} {member_id}", "leakage", f"in {len(splits)} splits: {where}")
+        if tokenizer is None or not self.captions:
+            return
+        texts = list(self.captions)
+        lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+        for text, length in zip(texts, lengths):
+            if length > max_tokens:
+                for location in self.captions[text]:
+                    self.add(location, "caption_length", f"{length} tokens > {max_tokens}: {text[:60]!r}...")
+
+
+def load_tokenizer(name_or_path: str):
+    """The tokenizer the captions are measured with (CLIP's, by default)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot load the tokenizer {name_or_path!r} ({error}); pass --tokenizer with a Hub id or a local "
+            "CLIP checkpoint folder."
+        ) from None
+
+
+def validate_release(
+    output_dir: str | Path, tokenizer: str | None = DEFAULT_TOKENIZER, max_tokens: int = CLIP_MAX_TOKENS
+) -> ValidationReport:
+    """Validate a release folder written by `dataset_builder.release.build_release`.
+
+    Args:
+        output_dir: The release folder.
+        tokenizer: Hub id or local path of the tokenizer captions are measured with; ``None``
+            skips the caption-length check.
+        max_tokens: The longest caption allowed, in tokens including the start and end tokens.
+
+    Returns:
+        A `ValidationReport`; ``report.ok`` is False when anything is wrong.
+    """
+    import pyarrow.parquet as pq
+
+    output_dir = Path(output_dir)
+    report = ValidationReport(output_dir)
+    checker = _Checker(report)
+    for config, splits in _config_files(output_dir, report).items():
+        report.num_rows[config] = {}
+        for split, files in splits.items():
+            index = 0
+            for path in files:
+                problem = _schema_problem(path, config)
+                if problem:
+                    report.problems.append(Problem("schema", str(path.relative_to(output_dir)), problem))
+                    continue
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+                    for row in batch.to_pylist():
+                        location = f"{config}/{split} row {index} ({row[_KEYS[config]]})"
+                        checker.row(config, split, location, row)
+                        index += 1
+            report.num_rows[config][split] = index
+    checker.finish(load_tokenizer(tokenizer) if tokenizer else None, max_tokens)
+    return report

@@ -1,0 +1,135 @@
+"""The CulTwin builder: splits, rows against the run records, and run folders it must refuse."""
+
+import json
+import shutil
+
+import datasets
+import pytest
+from cultwin_fixtures import FAILED, TWINS, kept_pair_count, write_run
+
+from dataset_builder.cultwin import CulTwin, CulTwinConfig, concepts_features, pairs_features, split_twins
+from dataset_builder.records import RUN_RECORD, Caption, Pair, Twin, read_records, record_path, to_json
+from dataset_builder.run_data import RunFolderError, load_run
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return write_run(tmp_path / "run")
+
+
+def test_split_twins_is_deterministic_disjoint_and_sized():
+    ids = [f"t{i:03d}" for i in range(100)]
+    splits = split_twins(ids, seed=7, validation_size=0.1, test_size=5)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 85, "validation": 10, "test": 5}
+    assert sorted(sum(splits.values(), [])) == ids
+    assert split_twins(list(reversed(ids)), seed=7, validation_size=0.1, test_size=5) == splits
+    assert split_twins(ids, seed=8, validation_size=0.1, test_size=5)["test"] != splits["test"]
+    assert set(split_twins(ids, seed=7, validation_size=0, test_size=0)) == {"train"}
+
+
+@pytest.mark.parametrize(
+    ("validation_size", "test_size", "match"),
+    [(0.6, 0.4, "leave none for train"), (1.5, 0, r"validation_size=1.5 is not a fraction"), (0, -1, "negative")],
+)
+def test_split_twins_rejects_bad_sizes(validation_size, test_size, match):
+    with pytest.raises(ValueError, match=match):
+        split_twins(["a", "b", "c"], 0, validation_size, test_size)
+
+
+def test_config_rejects_unknown_name_and_bad_size():
+    with pytest.raises(ValueError, match="Unknown CulTwin config 'triples'"):
+        CulTwinConfig(name="triples")
+    with pytest.raises(ValueError, match="test_size=2.0"):
+        CulTwinConfig(name="pairs", test_size=2.0)
+
+
+def test_builder_rows_match_the_run_records(run_dir, tmp_path):
+    splits = {}
+    for name in ("pairs", "concepts"):
+        builder = CulTwin(
+            config_name=name, data_dir=str(run_dir), cache_dir=str(tmp_path / "cache"), validation_size=2, test_size=2
+        )
+        builder.download_and_prepare()
+        splits[name] = builder.as_dataset()
+    pairs, concepts = splits["pairs"], splits["concepts"]
+    assert pairs["train"].features == pairs_features()
+    assert concepts["train"].features == concepts_features()
+    assert sum(pairs.num_rows.values()) == kept_pair_count()
+    assert sum(concepts.num_rows.values()) == 2 * len(TWINS)
+    assert {k: len(set(d["twin_id"])) for k, d in pairs.items()} == {"train": 6, "validation": 2, "test": 2}
+
+    captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
+    rows = pairs["train"].cast_column("pos_image", datasets.Image(decode=False))
+    row = rows[0]
+    pair = next(p for p in read_records(run_dir, Pair) if p.pair_id == row["pair_id"])
+    assert row["pos_caption"] == captions[pair.pos_caption_id].text
+    assert row["pos_image"]["bytes"] == (run_dir / "images" / f"{pair.pos_caption_id}.png").read_bytes()
+    assert set(row["pos_quality"]) == {"authenticity", "consistency", "cultural_fidelity", "clip_score"}
+    assert pairs_features()["category"].int2str(row["category"]) == next(
+        t.category for t in read_records(run_dir, Twin) if t.twin_id == row["twin_id"]
+    )
+
+    all_concepts = {r["concept_id"]: r for split in concepts.values() for r in split}
+    mantou = all_concepts["k00"]
+    assert (mantou["concept"], mantou["country"], mantou["region"]) == ("Mantou", "CN", "Asia")
+    assert (mantou["twin_concept_id"], mantou["twin_concept"]) == ("k01", "Pão de queijo")
+    # k01-c1 failed the quality filter: its twin keeps only the captions used in kept pairs.
+    assert len(all_concepts["k01"]["captions"]) == len(all_concepts["k01"]["images"]) == 2
+    assert "k01-c1" in FAILED and len(mantou["captions"]) == 3
+
+
+def _delete_image(run_dir, caption_id="k00-c0"):
+    (run_dir / "images" / f"{caption_id}.png").unlink()
+
+
+def test_missing_and_corrupt_images_are_refused_by_name(run_dir):
+    _delete_image(run_dir)
+    (run_dir / "images" / "k02-c1.png").write_bytes(b"not a png")
+    with pytest.raises(RunFolderError, match="--drop-bad-images") as error:
+        load_run(run_dir)
+    assert "images/k00-c0.png (caption k00-c0): file missing" in str(error.value)
+    assert "images/k02-c1.png (caption k02-c1): does not decode" in str(error.value)
+
+
+def test_drop_bad_images_drops_and_counts_the_pairs(run_dir):
+    _delete_image(run_dir)
+    run = load_run(run_dir, drop_bad_images=True)
+    assert [b.caption_id for b in run.dropped_images] == ["k00-c0"]
+    # k00-c0 was paired with the two kept captions of its twin (k01-c1 failed the filter).
+    assert run.dropped_pairs == 2
+    assert len(run.pairs) == kept_pair_count() - 2
+    assert all("k00-c0" not in (p.pos_caption_id, p.neg_caption_id) for p in run.pairs)
+
+
+def _append(run_dir, record):
+    with record_path(run_dir, type(record)).open("a", encoding="utf-8") as file:
+        file.write(to_json(record) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("break_run", "match"),
+    [
+        (lambda d: (d / RUN_RECORD).unlink(), "run.json is missing"),
+        (lambda d: (d / RUN_RECORD).write_text("[1, 2]"), "holds a list, expected a JSON object"),
+        (lambda d: record_path(d, Pair).write_text(""), "no kept caption pairs"),
+        (lambda d: _append(d, Pair("p-x", "t00", "k00-c0", "nope")), "pair p-x: unknown neg caption 'nope'"),
+        (lambda d: _append(d, Pair("p-y", "t00", "k02-c0", "k01-c0")), "pos caption 'k02-c0' is of concept 'k02'"),
+        (lambda d: _append(d, Pair("t00-k00-c0-k01-c0", "t00", "k00-c0", "k01-c0")), "Duplicate pair ids"),
+        (lambda d: _append(d, Twin("t99", "k00", "k03", "Cuisine")), r"concept k00: twins \['t00', 't99'\]"),
+        (lambda d: _append(d, Caption("k77-c0", "k77", 0, "x")), "caption k77-c0: concept 'k77'"),
+        (lambda d: shutil.rmtree(d), "does not exist"),
+    ],
+)
+def test_bad_run_folders_are_refused_with_a_clear_error(run_dir, break_run, match):
+    break_run(run_dir)
+    with pytest.raises(RunFolderError, match=match):
+        load_run(run_dir)
+
+
+def test_every_pair_uses_a_bad_image(run_dir):
+    pairs = read_records(run_dir, Pair)[:1]
+    record_path(run_dir, Pair).write_text(to_json(pairs[0]) + "\n")
+    _delete_image(run_dir, pairs[0].pos_caption_id)
+    with pytest.raises(RunFolderError, match="nothing is left to release"):
+        load_run(run_dir, drop_bad_images=True)
+    assert json.loads((run_dir / RUN_RECORD).read_text())["models"]

@@ -1,0 +1,229 @@
+"""The release folder: what `load_dataset` reads in a fresh process, the card, the statistics."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+from cultwin_fixtures import TWINS, kept_pair_count, write_run
+from huggingface_hub import DatasetCard
+from PIL import Image
+
+from cultureclip.cli import main
+from dataset_builder.records import CATEGORIES, Pair, read_records
+from dataset_builder.release import ReleaseConfig, build_release
+from dataset_builder.taxonomy import country_region
+
+# Runs in a new process with no project code: only the release folder and `datasets`.
+RELOAD = textwrap.dedent(
+    """
+    import hashlib, json, sys
+    from datasets import Image, load_dataset
+
+    out = {}
+    for name in ("pairs", "concepts"):
+        splits = load_dataset(sys.argv[1], name) if name == "concepts" else load_dataset(sys.argv[1])
+        rows = {}
+        for split, data in splits.items():
+            columns = ["pos_image", "neg_image"] if name == "pairs" else []
+            for column in columns:
+                data = data.cast_column(column, Image(decode=False))
+            rows[split] = [
+                {k: (hashlib.sha256(v["bytes"]).hexdigest() if k in columns else v) for k, v in row.items()
+                 if k != "images"} | ({"image_sizes": [im.size for im in row["images"]]} if name == "concepts" else {})
+                for row in data
+            ]
+        out[name] = {"rows": rows, "features": {k: str(v) for k, v in splits["train"].features.items()}}
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("release")
+    run_dir = write_run(root / "run")
+    hashes = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in (run_dir / "images").glob("*.png")}
+    result = build_release(run_dir, root / "out", ReleaseConfig(seed=3, validation_size=2, test_size=0.2))
+    shutil.rmtree(run_dir / "images")
+    env = {**os.environ, "HF_DATASETS_CACHE": str(root / "cache"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    reloaded = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(root / "out")], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert reloaded.returncode == 0, reloaded.stderr[-3000:]
+    return {
+        "result": result,
+        "out": root / "out",
+        "hashes": hashes,
+        "pairs": {p.pair_id: p for p in read_records(run_dir, Pair)},
+        "loaded": json.loads(reloaded.stdout),
+    }
+
+
+def test_release_layout_and_row_counts(release):
+    out = release["out"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
+        ["README.md", "preview.png"]
+        + [f"{c}/{s}-00000-of-00001.parquet" for c in ("pairs", "concepts") for s in ("train", "validation", "test")]
+    )
+    loaded = release["loaded"]
+    assert {s: len(r) for s, r in loaded["pairs"]["rows"].items()} == release["result"].num_rows["pairs"]
+    assert sum(len(r) for r in loaded["pairs"]["rows"].values()) == kept_pair_count()
+    assert sum(len(r) for r in loaded["concepts"]["rows"].values()) == 2 * len(TWINS)
+    assert "ClassLabel" in loaded["pairs"]["features"]["category"]
+    assert "Image" in loaded["pairs"]["features"]["pos_image"]
+
+
+def test_images_reload_byte_identical_without_the_run_folder(release):
+    hashes = release["hashes"]
+    for rows in release["loaded"]["pairs"]["rows"].values():
+        for row in rows:
+            pair = release["pairs"][row["pair_id"]]
+            assert row["pos_image"] == hashes[pair.pos_caption_id]
+            assert row["neg_image"] == hashes[pair.neg_caption_id]
+    for rows in release["loaded"]["concepts"]["rows"].values():
+        for row in rows:
+            assert row["image_sizes"] == [[32, 32]] * len(row["captions"])
+
+
+def test_splits_are_made_by_twin_pair(release):
+    loaded = release["loaded"]
+    twins = {split: {r["twin_id"] for r in rows} for split, rows in loaded["pairs"]["rows"].items()}
+    assert {s: len(t) for s, t in twins.items()} == {"train": 6, "validation": 2, "test": 2}
+    concepts = {
+        split: {r[k] for r in rows for k in ("pos_concept_id", "neg_concept_id")}
+        for split, rows in loaded["pairs"]["rows"].items()
+    }
+    for a in concepts:
+        for b in concepts:
+            if a != b:
+                assert not twins[a] & twins[b] and not concepts[a] & concepts[b]
+    for split, rows in loaded["concepts"]["rows"].items():
+        assert {r["concept_id"] for r in rows} == concepts[split]
+
+
+def test_the_same_seed_gives_the_same_split(release, tmp_path):
+    run_dir = write_run(tmp_path / "run")
+    again = build_release(run_dir, tmp_path / "out", ReleaseConfig(seed=3, validation_size=2, test_size=0.2))
+    assert again.statistics == release["result"].statistics
+
+    def twins(out):
+        return {
+            p.name: sorted(set(pq.read_table(p, columns=["twin_id"])["twin_id"].to_pylist()))
+            for p in out.glob("pairs/*")
+        }
+
+    assert twins(tmp_path / "out") == twins(release["out"])
+    other = build_release(run_dir, tmp_path / "other", ReleaseConfig(seed=4, validation_size=2, test_size=0.2))
+    assert twins(tmp_path / "other") != twins(release["out"])
+    assert other.num_rows["concepts"] == {"train": 12, "validation": 4, "test": 4}
+
+
+def test_card_yaml_parses_and_describes_the_release(release):
+    card = DatasetCard.load(release["out"] / "README.md")
+    data = card.data.to_dict()
+    assert data["license"] == "cc-by-4.0"
+    assert data["pretty_name"] == "CulTwin"
+    assert data["size_categories"] == ["n<1K"] or data["size_categories"] == "n<1K"
+    configs = {c["config_name"]: c for c in data["configs"]}
+    assert configs["pairs"]["default"] is True
+    assert {f["split"]: f["path"] for f in configs["concepts"]["data_files"]}["test"] == "concepts/test-*.parquet"
+    infos = {i["config_name"]: i for i in data["dataset_info"]}
+    assert infos["pairs"]["features"][4]["dtype"]["class_label"]["names"]["6"] == "Animals & Plants"
+    text = card.text
+    for needed in (
+        "## Limitations and bias",
+        "Synthetic images",
+        "Stereotypes",
+        "Model-written facts",
+        "@article{huang2025cultureclip",
+        "## License",
+        "(preview.png)",
+        'load_dataset("org/cultwin")',
+    ):
+        assert needed in text
+    # The run record is shown as recorded: models, prompts, sampling, seeds, per-stage summary.
+    for recorded in ("tiny-models/diffusion", "Write {n} captions", '"temperature": 0.7', "| twins | 12 | 10 |"):
+        assert recorded in text
+
+
+def test_statistics_match_the_data(release):
+    loaded, stats = release["loaded"], release["result"].statistics
+    pairs = [r for rows in loaded["pairs"]["rows"].values() for r in rows]
+    concepts = [r for rows in loaded["concepts"]["rows"].values() for r in rows]
+    assert stats["pairs"] == len(pairs)
+    assert stats["twin_pairs"] == len({r["twin_id"] for r in pairs})
+    assert stats["concepts"] == len(concepts)
+    assert stats["countries"] == len({r["country"] for r in concepts})
+    per_category = Counter(CATEGORIES[r["category"]] for r in pairs)
+    assert {c: s["pairs"] for c, s in stats["categories"].items()} == per_category
+    assert set(per_category) == set(CATEGORIES)
+    per_region = Counter(r["region"] for r in concepts)
+    assert {r: s["concepts"] for r, s in stats["regions"].items()} == per_region
+    assert all(r["region"] == country_region(r["country"]) for r in concepts)
+    assert stats["filter"] | {"image_pass_rate": round(stats["filter"]["image_pass_rate"], 4)} == {
+        "images_scored": 60,
+        "images_passed": 58,
+        "image_pass_rate": 0.9667,
+        "dropped_bad_images": 0,
+        "dropped_pairs": 0,
+    }
+    assert stats["rejections"] == {
+        "quality": {"failed_filter": 2},
+        "twins": {"same_country": 1, "malformed_output": 1},
+    }
+    text = (release["out"] / "README.md").read_text()
+    assert f"{len(pairs)} caption pairs from {stats['twin_pairs']} twin pairs" in text
+    for category, count in per_category.items():
+        assert f"| {category} | {count} |" in text
+    assert "58 of 60 scored images passed (96.7%)" in text
+
+
+def test_preview_grid_shows_twin_pairs(release):
+    with Image.open(release["out"] / "preview.png") as preview:
+        width, height = preview.size
+    assert width > height / 2 > 0 and height >= 2 * 192
+
+
+def test_build_refuses_a_non_empty_output_dir(release, tmp_path):
+    run_dir = write_run(tmp_path / "run")
+    with pytest.raises(FileExistsError, match="not empty"):
+        build_release(run_dir, release["out"])
+
+
+def test_build_dataset_command(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run")
+    (run_dir / "images" / "k04-c2.png").write_bytes(b"\x89PNG broken")
+    assert main(["build-dataset", str(run_dir), "--output-dir", str(tmp_path / "refused")]) == 1
+    assert "images/k04-c2.png (caption k04-c2): does not decode" in capsys.readouterr().err
+    assert not (tmp_path / "refused" / "README.md").exists()
+
+    args = ["build-dataset", str(run_dir), "--output-dir", str(tmp_path / "out"), "--drop-bad-images"]
+    assert main([*args, "--validation-size", "0.1", "--test-size", "1", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "dropped 1 bad image(s) and 3 pair(s)" in out and "k04-c2" in out
+    assert "pairs     train " in out
+    assert (
+        "1 missing or corrupt\nimages were dropped at build time, with the 3 caption pairs"
+        in (tmp_path / "out" / "README.md").read_text()
+    )
+
+
+def test_large_splits_are_sharded(tmp_path, monkeypatch):
+    from dataset_builder.cultwin import CulTwin
+    from dataset_builder.validate import validate_release
+
+    monkeypatch.setattr(CulTwin, "DEFAULT_WRITER_BATCH_SIZE", 4)  # lets a tiny split reach the shard size
+    out = tmp_path / "out"
+    result = build_release(write_run(tmp_path / "run"), out, ReleaseConfig(test_size=2, max_shard_size=8000))
+    shards = sorted(p.name for p in (out / "pairs").glob("train-*.parquet"))
+    assert len(shards) > 1 and shards[-1].endswith(f"-of-{len(shards):05d}.parquet")
+    report = validate_release(out, tokenizer=None)
+    assert report.ok, report.format()
+    assert report.num_rows == result.num_rows
