@@ -264,8 +264,9 @@ def test_cli_publishes_dataset(fake_api, release_dir, tokenizer, capsys):
     )
 
 
-def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
-    assert cli(["publish", "dataset", "--release-dir", str(tmp_path), "--repo-id", "org/cultwin"]) == 1
+def test_cli_reports_bad_input_without_traceback(tmp_path, tokenizer, capsys):
+    argv = ["publish", "dataset", "--release-dir", str(tmp_path), "--repo-id", "org/cultwin"]
+    assert cli([*argv, "--tokenizer", tokenizer]) == 1
     assert "cultureclip publish:" in capsys.readouterr().err
 
 
