@@ -5,8 +5,9 @@
 ``model-index`` built from the evaluation results) and every number in the text come from the
 run's files, never typed by hand.
 
-The training record (``training_record.json`` in a training output folder) must hold the keys
-of `RECORD_KEYS`; a missing key is an error that names it.
+The training record (``training_record.json`` in a training output folder, written by
+`trainer.export.training_record`) must hold the keys of `RECORD_KEYS`, ``dataset.<DATASET_KEYS>``
+and ``training.<TRAINING_KEYS>``; a missing key is an error that names it.
 """
 
 from __future__ import annotations
@@ -23,28 +24,34 @@ if TYPE_CHECKING:
 TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_card.md"
 PAPER_URL = "https://arxiv.org/abs/2507.06210"
 
-# key of training_record.json -> what the card says about it.
-RECORD_KEYS: dict[str, str] = {
-    "base_model": "Hub id or path of the CLIP model that was fine-tuned",
-    "dataset": "training data: a dict with 'id' (Hub id or path), 'config', 'split' and 'fingerprint'",
-    "loss_type": "loss variant (cultureclip, clip, caption_negclip, ...)",
-    "lambda_caption": "weight of the caption loss",
-    "lambda_concept": "weight of the concept loss",
-    "mask_duplicate_concepts": "whether rows sharing a concept are kept out of each other's negatives",
-    "lora": "dict with 'r', 'alpha', 'dropout', 'target_modules', 'layers', 'towers'; null for full fine-tuning",
-    "learning_rate": "peak learning rate",
-    "lr_scheduler_type": "learning-rate schedule",
-    "warmup_steps": "warmup steps",
-    "num_train_epochs": "epochs",
-    "per_device_train_batch_size": "batch size per device",
-    "gradient_accumulation_steps": "gradient accumulation steps",
-    "world_size": "number of processes (devices)",
-    "seed": "random seed",
-    "train_metrics": "final training metrics (dict)",
-    "versions": "library versions (dict name -> version)",
-}
-LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "layers", "towers")
-DATASET_KEYS = ("id", "config", "split", "fingerprint")
+# The keys of training_record.json the card reads (written by `trainer.export.training_record`).
+RECORD_KEYS = ("base_model", "dataset", "training", "metrics", "libraries")
+DATASET_KEYS = ("id", "config", "split", "revision", "fingerprint", "train_rows")
+TRAINING_KEYS = (
+    "loss_type",
+    "lambda_caption",
+    "lambda_concept",
+    "mask_duplicate_concepts",
+    "finetuning",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "lora_layers",
+    "lora_towers",
+    "train_logit_scale",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "world_size",
+    "effective_batch_size",
+    "seed",
+)
 
 # The Hub's repo id grammar: "name" or "namespace/name", letters, digits, "-", "_", ".".
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
@@ -95,7 +102,7 @@ def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: the folder has no ``training_record.json``.
-        ValueError: a key of `RECORD_KEYS` (or of its ``dataset`` / ``lora`` parts) is missing.
+        ValueError: a key of `RECORD_KEYS` (or of its ``dataset`` / ``training`` parts) is missing.
     """
     path = Path(checkpoint) / "training_record.json"
     if not path.is_file():
@@ -106,8 +113,7 @@ def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
     record = json.loads(path.read_text())
     _require(record, RECORD_KEYS, path, "")
     _require(record["dataset"], DATASET_KEYS, path, "dataset.")
-    if record["lora"] is not None:
-        _require(record["lora"], LORA_KEYS, path, "lora.")
+    _require(record["training"], TRAINING_KEYS, path, "training.")
     return record
 
 
@@ -118,7 +124,8 @@ def _require(mapping: Any, keys, path: Path, prefix: str) -> None:
     if missing:
         raise ValueError(
             f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys "
-            "(see cultureclip.cards.RECORD_KEYS). Re-run training with this version, or add them to the record."
+            "(see RECORD_KEYS, DATASET_KEYS, TRAINING_KEYS in cultureclip.cards). Re-run training with this version, "
+            "or add them to the record."
         )
 
 
@@ -221,7 +228,7 @@ def render_model_card(
         datasets=[dataset],
         license=license,
         tags=["clip", "cultureclip", "culture", "vision-language", "zero-shot-image-classification"]
-        + (["lora"] if record["lora"] else []),
+        + (["lora"] if record["training"]["finetuning"] == "lora" else []),
         eval_results=to_eval_results(list(results)) or None,
     )
     return ModelCard.from_template(
@@ -231,7 +238,9 @@ def render_model_card(
         base_model=base_model,
         dataset_id=dataset,
         record=record,
-        hyperparameters=_hyperparameters(record),
+        lora=record["training"]["finetuning"] == "lora",
+        hyperparameters=_hyperparameters(record["training"]),
+        libraries={name: version for name, version in record["libraries"].items() if version},
         results=list(results),
         plots=list(plots),
         adapter_location=adapter_location,
@@ -266,35 +275,40 @@ def _hub_id(value: str, what: str, option: str) -> str:
     return value
 
 
-def _hyperparameters(record: dict[str, Any]) -> list[tuple[str, Any]]:
+def _hyperparameters(training: dict[str, Any]) -> list[tuple[str, Any]]:
     """The rows of the card's hyperparameter table, in reading order."""
-    lora = record["lora"]
+    lora = training["finetuning"] == "lora"
     rows = [
-        ("loss", record["loss_type"]),
-        ("lambda_caption / lambda_concept", f"{record['lambda_caption']} / {record['lambda_concept']}"),
-        ("duplicate concepts masked from negatives", record["mask_duplicate_concepts"]),
+        ("loss", training["loss_type"]),
+        ("lambda_caption / lambda_concept", f"{training['lambda_caption']} / {training['lambda_concept']}"),
+        ("duplicate concepts masked from negatives", training["mask_duplicate_concepts"]),
         ("fine-tuning", "LoRA (merged into the weights)" if lora else "full"),
     ]
     if lora:
         rows += [
-            ("LoRA rank / alpha / dropout", f"{lora['r']} / {lora['alpha']} / {lora['dropout']}"),
-            ("LoRA target modules", ", ".join(lora["target_modules"])),
             (
-                "LoRA layers",
-                lora["layers"] if isinstance(lora["layers"], str) else ", ".join(map(str, lora["layers"])),
+                "LoRA rank / alpha / dropout",
+                f"{training['lora_r']} / {training['lora_alpha']} / {training['lora_dropout']}",
             ),
-            ("LoRA towers", ", ".join(lora["towers"])),
+            ("LoRA target modules", ", ".join(training["lora_target_modules"])),
+            ("LoRA layers", training["lora_layers"]),
+            ("LoRA towers", ", ".join(training["lora_towers"])),
         ]
-    batch = record["per_device_train_batch_size"] * record["gradient_accumulation_steps"] * record["world_size"]
+    length = (
+        ("training steps", training["max_steps"])
+        if training["max_steps"] > 0
+        else ("epochs", training["num_train_epochs"])
+    )
     rows += [
-        ("learning rate", record["learning_rate"]),
-        ("schedule / warmup steps", f"{record['lr_scheduler_type']} / {record['warmup_steps']}"),
-        ("epochs", record["num_train_epochs"]),
+        ("logit scale trained", training["train_logit_scale"]),
+        ("learning rate / weight decay", f"{training['learning_rate']} / {training['weight_decay']}"),
+        ("schedule / warmup steps", f"{training['lr_scheduler_type']} / {training['warmup_steps']}"),
+        length,
         (
             "batch (per device x accumulation x devices)",
-            f"{record['per_device_train_batch_size']} x {record['gradient_accumulation_steps']} "
-            f"x {record['world_size']} = {batch}",
+            f"{training['per_device_train_batch_size']} x {training['gradient_accumulation_steps']} "
+            f"x {training['world_size']} = {training['effective_batch_size']}",
         ),
-        ("seed", record["seed"]),
+        ("seed", training["seed"]),
     ]
     return rows

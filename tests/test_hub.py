@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cultureclip.cards import RECORD_KEYS, read_training_record
+from cultureclip.cards import read_training_record
 from cultureclip.cli import main as cli
 from cultureclip.hub import (
     PublishError,
@@ -99,7 +99,9 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     assert "| crope | `test/crope` | 75.00% (3/4) | not evaluated |  |" in text
     assert "| batch (per device x accumulation x devices) | 128 x 16 x 1 = 2048 |" in text
     assert "| LoRA rank / alpha / dropout | 4 / 16 / 0.1 |" in text
-    assert "fingerprint `0f1e2d3c4b5a6978`" in text
+    assert "100 rows (`datasets` fingerprint `0f1e2d3c4b5a6978`)" in text
+    assert "| epochs | 10 |" in text and "| eval_twin_accuracy | 0.625 |" in text
+    assert "Library versions: transformers 5.24.0, peft 0.21.0, torch 2.13.0." in text
     assert "![plots/accuracy.png](plots/accuracy.png)" in text
     assert 'CLIPModel.from_pretrained("org/cultureclip")' in text
     assert 'pipeline("zero-shot-image-classification", model="org/cultureclip")' in text
@@ -130,15 +132,18 @@ def test_adapter_in_its_own_repository(training_output, tmp_path):
 def test_missing_record_key_is_named(broken_checkpoint):
     path = broken_checkpoint / "training_record.json"
     record = json.loads(path.read_text())
-    del record["lambda_concept"], record["lora"]["towers"]
+    del record["training"]["lambda_concept"], record["dataset"]["fingerprint"]
     path.write_text(json.dumps(record))
-    with pytest.raises(ValueError, match="lacks lambda_concept"):
+    with pytest.raises(ValueError, match="lacks dataset.fingerprint"):
         read_training_record(broken_checkpoint)
-    record["lambda_concept"] = 0.3
+    record["dataset"]["fingerprint"] = "abc"
     path.write_text(json.dumps(record))
-    with pytest.raises(ValueError, match="lacks lora.towers"):
+    with pytest.raises(ValueError, match="lacks training.lambda_concept"):
         read_training_record(broken_checkpoint)
-    assert "lambda_concept" in RECORD_KEYS
+    del record["metrics"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="lacks metrics"):
+        read_training_record(broken_checkpoint)
 
 
 def test_pickles_are_never_published(broken_checkpoint, tmp_path):
@@ -162,11 +167,20 @@ def test_checkpoint_problems_are_explained(broken_checkpoint, tmp_path):
 
 
 def test_full_fine_tuning_publishes_without_adapter(broken_checkpoint, tmp_path):
+    from huggingface_hub import ModelCard
+
     shutil.rmtree(broken_checkpoint / "adapter")
+    record = json.loads((broken_checkpoint / "training_record.json").read_text())
+    record["training"].update(finetuning="full", max_steps=500)
+    (broken_checkpoint / "training_record.json").write_text(json.dumps(record))
     with pytest.raises(FileNotFoundError, match="--adapter none"):
         build_model_repo(broken_checkpoint, "org/x", tmp_path / "a")
     release = build_model_repo(broken_checkpoint, "org/x", tmp_path / "b", adapter="none")
     assert not any(name.startswith("adapter") for name in release.model.files)
+    card = ModelCard.load(release.model.path / "README.md")
+    assert "lora" not in card.data.tags
+    assert "All weights were fine-tuned" in card.text and "LoRA rank" not in card.text
+    assert "| training steps | 500 |" in card.text
 
 
 def test_output_folder_is_never_clobbered_silently(training_output, tmp_path):
