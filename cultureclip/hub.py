@@ -225,6 +225,8 @@ def push_to_hub(
 
     api = api or HfApi()
     message = commit_message or f"Upload {folder.repo_id.split('/')[-1]} with cultureclip"
+    retry = f"hf upload {folder.repo_id} {folder.path} . --repo-type {folder.repo_type}"
+    retry += (f" --revision {revision}" if revision else "") + (" --create-pr" if create_pr else "")
     try:
         api.create_repo(folder.repo_id, repo_type=folder.repo_type, private=private, exist_ok=True)
         if revision is not None and revision != "main":
@@ -243,8 +245,7 @@ def push_to_hub(
             f"{type(error).__name__}: {error}\n"
             f"Nothing was committed (the upload is a single commit). The built folder is kept at {folder.path}. "
             "Check your login (`hf auth login` or HF_TOKEN) and write access, then retry: rerun the same "
-            f"publish command, or upload the folder as is with `hf upload {folder.repo_id} {folder.path} . "
-            f"--repo-type {folder.repo_type}`."
+            f"publish command, or upload the folder as is with `{retry}`."
         ) from error
     return PushResult(
         repo_id=folder.repo_id,
