@@ -214,10 +214,15 @@ def render_model_card(
         template_path: the Jinja template (default: the repository's ``model_card.md``).
 
     Raises:
+        FileNotFoundError: the template is missing.
         ValueError: the base model or dataset is a local path and no Hub id was given for it.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
+    if not Path(template_path).is_file():
+        raise FileNotFoundError(
+            f"The model card template {template_path} is missing: run from a checkout of the repository."
+        )
     base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
     dataset = _hub_id(dataset_id or record["dataset"]["id"], "training dataset", "--dataset-id")
     card_data = ModelCardData(
