@@ -142,35 +142,37 @@ def build_model_repo(
             f"{adapter_src} has no adapter_config.json (full fine-tuning leaves no adapter): "
             "publish with --adapter none."
         )
-    _prepare(output_dir, overwrite)
-    model_dir = output_dir / "model"
-    skipped = _copy_safe(merged, model_dir, checkpoint)
-    shutil.copy2(checkpoint / "training_record.json", model_dir / "training_record.json")
-
-    adapter_folder = None
-    if adapter == "subfolder":
-        skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint)
-    elif adapter == "repo":
-        adapter_dir = output_dir / "adapter"
-        skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint)
-        render_adapter_card(record, adapter_repo_id, repo_id, base_model_id).save(adapter_dir / "README.md")
-        adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model")
-
-    results, plots = [], []
-    if eval_dir is not None:
-        results = read_eval_results(eval_dir)
-        plots = _copy_plots(Path(eval_dir), model_dir / "plots")
+    # Everything that can fail on bad input happens before anything is written.
+    results = read_eval_results(eval_dir) if eval_dir is not None else []
+    plots = _plots(Path(eval_dir)) if eval_dir is not None else {}
     card = render_model_card(
         record,
         repo_id,
         base_model_id=base_model_id,
         dataset_id=dataset_id,
         results=results,
-        plots=[f"plots/{name}" for name in plots],
+        plots=list(plots),
         adapter_location={"subfolder": "adapter/", "repo": adapter_repo_id, "none": None}[adapter],
         license=license,
     )
+    adapter_card = render_adapter_card(record, adapter_repo_id, repo_id, base_model_id) if adapter == "repo" else None
+
+    _prepare(output_dir, overwrite)
+    model_dir = output_dir / "model"
+    skipped = _copy_safe(merged, model_dir, checkpoint)
+    shutil.copy2(checkpoint / "training_record.json", model_dir / "training_record.json")
+    for name, source in plots.items():
+        (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, model_dir / name)
     card.save(model_dir / "README.md")
+    adapter_folder = None
+    if adapter == "subfolder":
+        skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint)
+    elif adapter == "repo":
+        adapter_dir = output_dir / "adapter"
+        skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint)
+        adapter_card.save(adapter_dir / "README.md")
+        adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model")
     return ModelRelease(model=RepoFolder.scan(model_dir, repo_id, "model"), adapter=adapter_folder, skipped=skipped)
 
 
@@ -325,15 +327,15 @@ def _copy_safe(source: Path, target: Path, checkpoint: Path, exclude: tuple[str,
     return skipped
 
 
-def _copy_plots(eval_dir: Path, target: Path) -> list[str]:
-    """Copies the PNG plots of an evaluation folder; returns their paths relative to ``target``."""
-    names = []
+def _plots(eval_dir: Path) -> dict[str, Path]:
+    """The PNG plots of an evaluation folder: path in the repository (``plots/<file name>``) -> file."""
+    plots = {}
     for path in sorted(eval_dir.rglob("*.png")):
-        name = str(path.relative_to(eval_dir))
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / name)
-        names.append(name)
-    return names
+        name = f"plots/{path.name}"
+        if name in plots:
+            raise ValueError(f"{eval_dir} holds two plots named {path.name} ({plots[name]}, {path}): rename one.")
+        plots[name] = path
+    return plots
 
 
 def _prepare(output_dir: Path, overwrite: bool) -> None:

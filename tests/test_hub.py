@@ -159,6 +159,7 @@ def test_pickles_are_never_published(broken_checkpoint, tmp_path):
 def test_checkpoint_problems_are_explained(broken_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="Pass --base-model-id org/name"):
         build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", base_model_id=str(broken_checkpoint))
+    assert not (tmp_path / "a").exists()  # nothing is written before the inputs are known to be good
     (broken_checkpoint / "merged" / "processor_config.json").unlink()
     with pytest.raises(FileNotFoundError, match="save the CLIPProcessor"):
         build_model_repo(broken_checkpoint, "org/x", tmp_path / "b")
