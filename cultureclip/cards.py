@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evaluation import to_eval_results
+from evaluation.results import DISPLAY_NAMES
+
 if TYPE_CHECKING:
-    from huggingface_hub import EvalResult, ModelCard
+    from huggingface_hub import ModelCard
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_card.md"
 PAPER_URL = "https://arxiv.org/abs/2507.06210"
@@ -79,19 +81,6 @@ Training details, results, limitations and citation: see the card of `{{ model_r
 """
 
 
-@dataclass(frozen=True)
-class BenchmarkResult:
-    """One benchmark's accuracy for the fine-tuned model and, when evaluated, for its base model."""
-
-    benchmark: str
-    dataset: str
-    split: str | None
-    accuracy: float
-    correct: int
-    total: int
-    baseline_accuracy: float | None
-
-
 def is_repo_id(value: str) -> bool:
     """Whether ``value`` reads as a Hub repo id (``name`` or ``org/name``) rather than a local path."""
     return bool(_REPO_ID.match(value)) and not Path(value).exists()
@@ -129,62 +118,27 @@ def _require(mapping: Any, keys, path: Path, prefix: str) -> None:
         )
 
 
-def read_eval_results(eval_dir: str | Path) -> list[BenchmarkResult]:
-    """Reads ``EVAL_DIR/<benchmark>.json`` and, when present, ``EVAL_DIR/baseline/<benchmark>.json``.
+def result_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the card's results table, from `evaluation.load_results` output.
 
-    Raises:
-        FileNotFoundError: ``eval_dir`` holds no benchmark result.
-        ValueError: a result file lacks ``accuracy``, ``correct``, ``total`` or ``dataset``.
+    Each row: ``benchmark`` (display name), ``dataset`` (id), ``accuracy``, ``correct``, ``total``,
+    ``baseline`` and ``delta`` (``None`` when the baseline was not evaluated on it).
     """
-    eval_dir = Path(eval_dir)
-    paths = sorted(p for p in eval_dir.glob("*.json") if p.name != "summary.json")
-    if not paths:
-        raise FileNotFoundError(
-            f"{eval_dir} holds no <benchmark>.json: pass the --output-dir of `cultureclip evaluate`."
+    rows = []
+    for row in results["summary"]["rows"]:
+        result = results["model"][row["benchmark"]]
+        rows.append(
+            {
+                "benchmark": DISPLAY_NAMES[row["benchmark"]],
+                "dataset": result["dataset"]["id"],
+                "accuracy": row["model"],
+                "correct": result["correct"],
+                "total": result["total"],
+                "baseline": row["baseline"],
+                "delta": row["delta"],
+            }
         )
-    results = []
-    for path in paths:
-        result = _read_result(path)
-        baseline_path = eval_dir / "baseline" / path.name
-        baseline = _read_result(baseline_path) if baseline_path.is_file() else None
-        dataset = result["dataset"]
-        results.append(
-            BenchmarkResult(
-                benchmark=path.stem,
-                dataset=dataset["id"] if isinstance(dataset, dict) else dataset,
-                split=dataset.get("split") if isinstance(dataset, dict) else None,
-                accuracy=result["accuracy"],
-                correct=result["correct"],
-                total=result["total"],
-                baseline_accuracy=None if baseline is None else baseline["accuracy"],
-            )
-        )
-    return results
-
-
-def _read_result(path: Path) -> dict[str, Any]:
-    result = json.loads(path.read_text())
-    missing = [key for key in ("accuracy", "correct", "total", "dataset") if key not in result]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}: it is not a `cultureclip evaluate` result file.")
-    return result
-
-
-def to_eval_results(results: list[BenchmarkResult]) -> list[EvalResult]:
-    """The ``model-index`` entries of the card: one accuracy per benchmark."""
-    from huggingface_hub import EvalResult
-
-    return [
-        EvalResult(
-            task_type="zero-shot-image-classification",
-            dataset_type=result.dataset,
-            dataset_name=result.benchmark,
-            dataset_split=result.split,
-            metric_type="accuracy",
-            metric_value=result.accuracy,
-        )
-        for result in results
-    ]
+    return rows
 
 
 def render_model_card(
@@ -193,7 +147,7 @@ def render_model_card(
     *,
     base_model_id: str | None = None,
     dataset_id: str | None = None,
-    results: list[BenchmarkResult] = (),
+    results: dict[str, Any] | None = None,
     plots: list[str] = (),
     adapter_location: str | None = None,
     license: str = "apache-2.0",
@@ -206,7 +160,8 @@ def render_model_card(
         repo_id: the Hub id the model is published under (used in the usage snippets).
         base_model_id: Hub id of the base model, when the record names a local path.
         dataset_id: Hub id of the training dataset, when the record names a local path.
-        results: evaluation results (`read_eval_results`), for the results table and ``model-index``.
+        results: evaluation results as `evaluation.load_results` returns them, for the results
+            table and the ``model-index``.
         plots: paths of PNG plots inside the repository folder, shown under the results.
         adapter_location: where the LoRA adapter is published: ``"adapter/"`` (a subfolder of
             this repository), another repo id, or ``None`` (not published).
@@ -234,7 +189,7 @@ def render_model_card(
         license=license,
         tags=["clip", "cultureclip", "culture", "vision-language", "zero-shot-image-classification"]
         + (["lora"] if record["training"]["finetuning"] == "lora" else []),
-        eval_results=to_eval_results(list(results)) or None,
+        eval_results=to_eval_results(results) if results else None,
     )
     return ModelCard.from_template(
         card_data,
@@ -246,7 +201,7 @@ def render_model_card(
         lora=record["training"]["finetuning"] == "lora",
         hyperparameters=_hyperparameters(record["training"]),
         libraries={name: version for name, version in record["libraries"].items() if version},
-        results=list(results),
+        results=result_rows(results) if results else [],
         plots=list(plots),
         adapter_location=adapter_location,
         paper_url=PAPER_URL,

@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dataset_builder.validate_cli",
         "check a CulTwin release: schema, images, split leakage, duplicates, caption lengths",
     ),
+    "evaluate": (
+        "evaluation.cli",
+        "score a CLIP model (and a baseline) on the cultural benchmarks, twin accuracy and zero-shot retention",
+    ),
     "publish": (
         "cultureclip.publish",
         "publish the model (publish model) or the dataset (publish dataset) to the Hugging Face Hub in one commit",

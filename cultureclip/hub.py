@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
+from evaluation import load_results
 
 from .cards import (
-    read_eval_results,
     read_training_record,
     render_adapter_card,
     render_model_card,
@@ -143,7 +143,7 @@ def build_model_repo(
             "publish with --adapter none."
         )
     # Everything that can fail on bad input happens before anything is written.
-    results = read_eval_results(eval_dir) if eval_dir is not None else []
+    results = load_results(eval_dir) if eval_dir is not None else None
     plots = _plots(Path(eval_dir)) if eval_dir is not None else {}
     card = render_model_card(
         record,

@@ -22,11 +22,27 @@ def training_output(tiny_models, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def eval_dir(tmp_path_factory):
-    """A ``cultureclip evaluate`` output folder: two benchmarks, one baseline, a plot."""
-    from hub_fixtures import make_eval_dir
+def eval_dir(training_output, tiny_models, release_dir, tmp_path_factory):
+    """A ``cultureclip evaluate`` output folder: the trained model against its base CLIP on
+    GlobalRG-Retrieval (a local copy) and the CulTwin release."""
+    import eval_datasets
 
-    return make_eval_dir(tmp_path_factory.mktemp("eval"))
+    from cultureclip.cli import main
+
+    root = tmp_path_factory.mktemp("eval")
+    retrieval = eval_datasets.globalrg_retrieval(root / "globalrg")
+    argv = ["evaluate", "--model", str(training_output / "merged"), "--baseline", str(tiny_models["clip"])]
+    argv += ["--benchmarks", "globalrg-retrieval,cultwin", "--dataset", f"globalrg-retrieval={retrieval}"]
+    argv += [
+        "--dataset",
+        f"cultwin={release_dir}",
+        "--output-dir",
+        str(root / "out"),
+        "--cache-dir",
+        str(root / "cache"),
+    ]
+    assert main(argv) == 0
+    return root / "out"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Hand-made inputs of the publishing code: a training output and an evaluation folder."""
+"""A hand-made training output folder, in the layout `cultureclip train` writes."""
 
 from __future__ import annotations
 
@@ -64,24 +64,3 @@ def make_training_output(output_dir: Path, clip_dir: Path, base_model: str = "op
     }
     (output_dir / "training_record.json").write_text(json.dumps(record, indent=2))
     return output_dir
-
-
-def make_eval_dir(eval_dir: Path) -> Path:
-    """An evaluation folder: two benchmarks, a baseline for one, a summary and a plot."""
-    from PIL import Image
-
-    results = {
-        "globalrg-retrieval": (0.5625, 9, 16, 0.5),
-        "crope": (0.75, 3, 4, None),
-    }
-    (eval_dir / "baseline").mkdir(parents=True)
-    for name, (accuracy, correct, total, baseline) in results.items():
-        result = {"accuracy": accuracy, "correct": correct, "total": total, "model": "runs/train/merged", "seed": 42}
-        result["dataset"] = {"id": f"test/{name}", "split": "test", "revision": "abc"}
-        (eval_dir / f"{name}.json").write_text(json.dumps(result))
-        if baseline is not None:
-            result["accuracy"] = baseline
-            (eval_dir / "baseline" / f"{name}.json").write_text(json.dumps(result))
-    (eval_dir / "summary.json").write_text(json.dumps({"benchmarks": list(results)}))
-    Image.new("RGB", (16, 8), "white").save(eval_dir / "accuracy.png")
-    return eval_dir

@@ -18,6 +18,7 @@ from cultureclip.hub import (
     push_model_to_hub,
     push_to_hub,
 )
+from evaluation import load_results
 
 SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
 
@@ -78,7 +79,7 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     assert {"README.md", "config.json", "model.safetensors", "processor_config.json", "training_record.json"} <= set(
         release.model.files
     )
-    assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "plots/accuracy.png"} <= set(
+    assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "plots/summary.png"} <= set(
         release.model.files
     )
     assert "adapter/README.md" not in release.model.files  # peft's placeholder card stays out
@@ -92,17 +93,24 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     assert card.data.base_model == "openai/clip-vit-base-patch32"
     assert card.data.datasets == ["org/cultwin"]
     assert "lora" in card.data.tags
-    scores = {r.dataset_name: r.metric_value for r in card.data.eval_results}
-    assert scores == {"globalrg-retrieval": 0.5625, "crope": 0.75}
+    results = load_results(eval_dir)
+    scores = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
+    assert scores[("GlobalRG-Retrieval", "accuracy")] == results["model"]["globalrg-retrieval"]["accuracy"]
+    assert scores[("CulTwin", "caption_accuracy")] == results["model"]["cultwin"]["caption_accuracy"]
     text = card.text
-    assert "| globalrg-retrieval | `test/globalrg-retrieval` | 56.25% (9/16) | 50.00% | +6.25 |" in text
-    assert "| crope | `test/crope` | 75.00% (3/4) | not evaluated |  |" in text
+    for name, display in (("globalrg-retrieval", "GlobalRG-Retrieval"), ("cultwin", "CulTwin")):
+        model, base = results["model"][name], results["baseline"][name]
+        assert (
+            f"| {display} | `{model['dataset']['id']}` | {100 * model['accuracy']:.2f}% "
+            f"({model['correct']}/{model['total']}) | {100 * base['accuracy']:.2f}% | "
+            f"{100 * (model['accuracy'] - base['accuracy']):+.2f} |"
+        ) in text
     assert "| batch (per device x accumulation x devices) | 128 x 16 x 1 = 2048 |" in text
     assert "| LoRA rank / alpha / dropout | 4 / 16 / 0.1 |" in text
     assert "100 rows (`datasets` fingerprint `0f1e2d3c4b5a6978`)" in text
     assert "| epochs | 10 |" in text and "| eval_twin_accuracy | 0.625 |" in text
     assert "Library versions: transformers 5.24.0, peft 0.21.0, torch 2.13.0." in text
-    assert "![plots/accuracy.png](plots/accuracy.png)" in text
+    assert "![plots/summary.png](plots/summary.png)" in text
     assert 'CLIPModel.from_pretrained("org/cultureclip")' in text
     assert 'pipeline("zero-shot-image-classification", model="org/cultureclip")' in text
     assert "author  = {Huang and Fan and He and Polisetty and Li and Fung}" in text
@@ -250,7 +258,7 @@ def test_cli_dry_run_uploads_nothing(fake_api, training_output, eval_dir, tmp_pa
     printed = capsys.readouterr().out
     files = [p for p in (out / "model").rglob("*") if p.is_file()]
     assert f"model repository org/cultureclip: {len(files)} files in {out / 'model'}" in printed
-    assert (out / "model" / "plots" / "accuracy.png").is_file()
+    assert (out / "model" / "plots" / "summary.png").is_file()
     assert "Dry run: nothing uploaded" in printed
     assert fake_api.calls == []
 
@@ -298,3 +306,16 @@ def test_real_client_failure_keeps_the_token_secret(release_dir, tokenizer):
     with pytest.raises(PublishError, match="Nothing was committed") as error:
         push_to_hub(build_dataset_repo(release_dir, "org/cultwin", tokenizer), api=api)
     assert SECRET not in str(error.value)
+
+
+def test_results_without_a_baseline(training_output, eval_dir, tmp_path):
+    evals = shutil.copytree(eval_dir, tmp_path / "eval")
+    shutil.rmtree(evals / "baseline")
+    summary = json.loads((evals / "summary.json").read_text())
+    summary["baseline"] = None
+    for row in summary["rows"]:
+        row.update(baseline=None, delta=None)
+    (evals / "summary.json").write_text(json.dumps(summary))
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals)
+    text = (release.model.path / "README.md").read_text()
+    assert text.count("| not evaluated |  |") == 2

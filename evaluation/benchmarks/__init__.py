@@ -1,0 +1,27 @@
+"""The benchmarks: one module each, with ``DATASET``, ``SPLIT``, ``COLUMNS``, ``OPTIONS`` and ``run``.
+
+``COLUMNS`` maps each column option to its default column name; ``OPTIONS`` holds the other
+benchmark options with their defaults; ``run(context) -> dict`` scores the model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+BENCHMARKS = {
+    "globalrg-retrieval": "evaluation.benchmarks.globalrg_retrieval",
+    "globalrg-grounding": "evaluation.benchmarks.globalrg_grounding",
+    "crope": "evaluation.benchmarks.crope",
+    "cultwin": "evaluation.benchmarks.cultwin",
+    "zeroshot": "evaluation.benchmarks.zeroshot",
+    "retrieval": "evaluation.benchmarks.retrieval",
+}
+"""Benchmark name -> its module."""
+
+
+def get_benchmark(name: str) -> ModuleType:
+    """The module of benchmark ``name``."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"Unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}.")
+    return importlib.import_module(BENCHMARKS[name])

@@ -1,0 +1,69 @@
+"""CROPE: does the image show the culture-specific target concept or the concept it is defined by?
+
+The public protocol: keep rows whose ``answer`` is ``"no"``; the options are "There is {target} in
+the image." and "There is {definition} in the image.", shuffled once per row (``random.seed(42)``
+once before the walk); the main image must pick the target and each definition image the
+definition. Every image is one question.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from ..scoring import Context, Question, score_multiple_choice
+
+DATASET = "Malvinan/CROPE"
+SPLIT = "test"
+COLUMNS = {
+    "image_column": "image",
+    "definition_images_column": "definition_images",
+    "metadata_column": "metadata",
+    "answer_column": "answer",
+}
+OPTIONS: dict = {}
+TEMPLATE = "There is {} in the image."
+KEPT_ANSWER = "no"
+
+
+def build_questions(
+    images: Sequence,
+    definition_images: Sequence[Sequence],
+    metadata: Sequence[dict],
+    answers: Sequence[str],
+    seed: int,
+) -> list[Question]:
+    """The protocol's questions: per kept row, the main image then each definition image."""
+    rng = random.Random(seed)
+    questions = []
+    for row, (image, definitions, meta, answer) in enumerate(zip(images, definition_images, metadata, answers)):
+        if answer != KEPT_ANSWER:
+            continue
+        target, definition = TEMPLATE.format(meta["image_en_concept"]), TEMPLATE.format(meta["definition_concept"])
+        options = [target, definition]
+        rng.shuffle(options)
+        fields = {"row": row, "target": meta["image_en_concept"], "definition": meta["definition_concept"]}
+        questions.append(Question(image, options, options.index(target), {**fields, "role": "target"}))
+        for position, definition_image in enumerate(definitions):
+            role = {**fields, "role": "definition", "position": position}
+            questions.append(Question(definition_image, options, options.index(definition), role))
+    return questions
+
+
+def run(context: Context) -> dict:
+    columns, dataset = context.options, context.dataset
+    metadata = list(dataset[columns["metadata_column"]])
+    for key in ("image_en_concept", "definition_concept"):
+        if metadata and key not in metadata[0]:
+            raise ValueError(
+                f"The CROPE {columns['metadata_column']!r} column has no {key!r} field; "
+                f"its fields are {sorted(metadata[0])}. Map metadata_column to the column that has it."
+            )
+    questions = build_questions(
+        context.index_images(columns["image_column"]).keys,
+        context.index_images(columns["definition_images_column"]).keys,
+        metadata,
+        list(dataset[columns["answer_column"]]),
+        context.seed,
+    )
+    return score_multiple_choice(context, questions, group_fields=("role",))

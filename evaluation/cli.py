@@ -1,0 +1,115 @@
+"""``cultureclip evaluate``: score a model (and a baseline) on several benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+
+from .benchmarks import BENCHMARKS
+
+
+def _assignments(values: list[str], flag: str, parser) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            parser.error(f"{flag} {value!r} is not NAME=VALUE.")
+        pairs[name] = rest
+    return pairs
+
+
+def _literal(text: str):
+    """``"32"`` -> 32, ``"none"`` -> None, ``"[...]"`` -> a list; anything else stays a string."""
+    if text.lower() in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_args(argv: list[str]):
+    parser = argparse.ArgumentParser(
+        prog="cultureclip evaluate",
+        description=(
+            "Zero-shot evaluation of a CLIP model (Hub id or path), optionally next to a baseline, on "
+            "the paper's cultural benchmarks, CulTwin twin accuracy, zero-shot classification and "
+            "retrieval. Writes OUT/<benchmark>.json, OUT/baseline/<benchmark>.json, OUT/summary.json "
+            "and OUT/plots/*.png, and prints the table."
+        ),
+    )
+    parser.add_argument("--model", required=True, help="Hub id or local path of the CLIPModel to evaluate")
+    parser.add_argument(
+        "--baseline", help="Hub id or path of a model to compare with (e.g. openai/clip-vit-base-patch32)"
+    )
+    parser.add_argument(
+        "--benchmarks",
+        default="globalrg-retrieval,globalrg-grounding,crope",
+        help=f"comma-separated subset of {','.join(BENCHMARKS)}",
+    )
+    parser.add_argument(
+        "--dataset", action="append", default=[], metavar="NAME=PATH_OR_ID", help="dataset of a benchmark (repeatable)"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="an option of one benchmark, e.g. zeroshot.group_column=region or cultwin.split=validation (repeatable)",
+    )
+    parser.add_argument("--output-dir", required=True, metavar="OUT")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: cpu)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cache-dir", help="embedding cache (default: $CULTURECLIP_CACHE or ~/.cache/cultureclip)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    args.benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
+    unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
+    if unknown or not args.benchmarks:
+        parser.error(f"--benchmarks {unknown or '(empty)'}: choose from {','.join(BENCHMARKS)}.")
+    args.dataset = _assignments(args.dataset, "--dataset", parser)
+    args.options = {name: {} for name in args.benchmarks}
+    for key, value in _assignments(args.option, "--option", parser).items():
+        benchmark, _, option = key.partition(".")
+        if benchmark not in args.options or not option:
+            parser.error(f"--option {key}=...: NAME must be one of the chosen benchmarks {args.benchmarks}.")
+        args.options[benchmark][option] = _literal(value)
+    stray = sorted(set(args.dataset) - set(args.benchmarks))
+    if stray:
+        parser.error(f"--dataset for {stray}, which are not in --benchmarks {args.benchmarks}.")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    from .api import evaluate
+    from .encoder import load_encoder
+    from .plots import write_plots
+    from .results import format_table, write_results
+
+    run = {"batch_size": args.batch_size, "use_cache": not args.no_cache, "progress": True}
+    if args.cache_dir:
+        run["cache_dir"] = args.cache_dir
+    results = {}
+    for role, name in (("model", args.model), ("baseline", args.baseline)):
+        if name is None:
+            continue
+        encoder = load_encoder(name, device=args.device, batch_size=args.batch_size, progress=True)
+        results[role] = {}
+        for benchmark in args.benchmarks:
+            print(f"[{role}] {benchmark}")
+            dataset = args.dataset.get(benchmark)
+            results[role][benchmark] = evaluate(encoder, benchmark, dataset, **run, **args.options[benchmark])
+    written = write_results(args.output_dir, results["model"], results.get("baseline"))
+    if not args.no_plots:
+        write_plots(args.output_dir, written["summary"], results["model"], results.get("baseline", {}))
+    print(format_table(written["summary"]["rows"]))
+    for role in results:
+        for benchmark, result in results[role].items():
+            if result["unreadable_images"]:
+                print(
+                    f"[{role}] {benchmark}: {len(result['unreadable_images'])} unreadable image(s), {result['skipped']} item(s) not scored"
+                )
+    print(f"results in {args.output_dir}")
+    return 0

@@ -1,0 +1,181 @@
+"""A CLIP model with its processor, encoding images and texts in batches through an embedding store.
+
+Every embedding is L2-normalised, so a dot product is the cosine similarity CLIP's logits scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .cache import EmbeddingStore
+
+
+@dataclass
+class EncodingStats:
+    """How much work one benchmark run did (0 encoded on a cached re-run)."""
+
+    images_encoded: int = 0
+    texts_encoded: int = 0
+    images_cached: int = 0
+    texts_cached: int = 0
+
+
+@dataclass
+class ClipEncoder:
+    """A loaded CLIP model that encodes images and texts in batches.
+
+    Build one with `load_encoder`; pass it as ``model`` to `evaluation.evaluate` to evaluate several
+    benchmarks without loading (and fingerprinting) the model again.
+
+    Args:
+        model: a `transformers.CLIPModel` (or any model with ``get_image_features`` /
+            ``get_text_features``).
+        processor: its `transformers.CLIPProcessor`.
+        name_or_path: the Hub id or path it was loaded from, for the results.
+        revision: the Hub commit it was loaded from, when known.
+        batch_size: images or texts per forward pass.
+        progress: show progress bars.
+    """
+
+    model: object
+    processor: object
+    name_or_path: str | None = None
+    revision: str | None = None
+    batch_size: int = 64
+    progress: bool = False
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1.")
+        self.model.eval()
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the weights and the preprocessing: the model half of the cache key."""
+        if self._fingerprint is None:
+            import torch
+
+            digest = hashlib.sha256()
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            image_config = self.processor.image_processor.to_dict()
+            digest.update(json.dumps(image_config, sort_keys=True, default=str).encode())
+            vocab = self.processor.tokenizer.get_vocab()
+            digest.update(json.dumps(sorted(vocab.items())).encode())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def describe(self) -> dict:
+        """The model entry of a results JSON."""
+        return {"name_or_path": self.name_or_path, "revision": self.revision, "fingerprint": self.fingerprint}
+
+    def encode_texts(self, texts: Iterable[str], store: EmbeddingStore, stats: EncodingStats) -> None:
+        """Encode each distinct text not yet in ``store`` (once), in batches."""
+        import torch
+
+        wanted = list(dict.fromkeys(texts))
+        todo = [text for text in wanted if text not in store.texts]
+        stats.texts_cached += len(wanted) - len(todo)
+        max_length = self.model.config.text_config.max_position_embeddings
+        for batch in self._batches(todo, "texts"):
+            tokens = self.processor.tokenizer(
+                batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            ).to(self.device)
+            with torch.inference_mode():
+                embeds = self.model.get_text_features(**tokens).pooler_output
+            store.texts.update(zip(batch, _normalised(embeds)))
+            stats.texts_encoded += len(batch)
+
+    def encode_images(
+        self, keys: Iterable[str], read: Callable[[str], bytes], store: EmbeddingStore, stats: EncodingStats
+    ) -> None:
+        """Encode each distinct image key not yet in ``store``; ``read(key)`` gives its bytes.
+
+        Images that fail to decode are recorded in ``store.unreadable`` with the reason, never
+        replaced by a placeholder.
+        """
+        import torch
+        from PIL import Image
+
+        wanted = list(dict.fromkeys(keys))
+        todo = [key for key in wanted if key not in store.images and key not in store.unreadable]
+        stats.images_cached += len(wanted) - len(todo)
+        for batch in self._batches(todo, "images"):
+            images, decoded = [], []
+            for key in batch:
+                try:
+                    with Image.open(io.BytesIO(read(key))) as image:
+                        images.append(image.convert("RGB"))
+                    decoded.append(key)
+                except Exception as error:  # any decoding failure is reported, not scored
+                    store.unreadable[key] = f"{type(error).__name__}: {error}"
+            if not images:
+                continue
+            pixels = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+            with torch.inference_mode():
+                embeds = self.model.get_image_features(pixel_values=pixels.to(self.device)).pooler_output
+            store.images.update(zip(decoded, _normalised(embeds)))
+            stats.images_encoded += len(decoded)
+
+    def _batches(self, items: list, what: str):
+        from tqdm.auto import tqdm
+
+        starts = range(0, len(items), self.batch_size)
+        bar = tqdm(starts, desc=f"encoding {what}", unit="batch", disable=not self.progress or not items)
+        for start in bar:
+            yield items[start : start + self.batch_size]
+
+
+def _normalised(embeds):
+    import torch
+
+    return list(torch.nn.functional.normalize(embeds.float(), dim=-1).cpu())
+
+
+def load_encoder(
+    model: str | object,
+    processor: object | None = None,
+    *,
+    device: str | None = None,
+    batch_size: int = 64,
+    revision: str | None = None,
+    progress: bool = False,
+) -> ClipEncoder:
+    """A `ClipEncoder` from a Hub id or local path, or from an already loaded model and processor.
+
+    Args:
+        model: a Hub id or local folder of a `CLIPModel`, or a loaded model.
+        processor: the model's processor; loaded from ``model`` when it is a path or id.
+        device: ``"cpu"``, ``"cuda"``, ... (default: where the model already is).
+        batch_size: images or texts per forward pass.
+        revision: Hub revision to load (branch, tag or commit).
+        progress: show progress bars.
+    """
+    from transformers import CLIPModel, CLIPProcessor
+
+    name_or_path = None
+    if isinstance(model, str):
+        name_or_path = model
+        processor = processor or CLIPProcessor.from_pretrained(model, revision=revision)
+        model = CLIPModel.from_pretrained(model, revision=revision)
+    elif processor is None:
+        raise ValueError(
+            "A loaded model needs its processor: pass processor=CLIPProcessor.from_pretrained(...), "
+            "or pass the model's Hub id or path instead."
+        )
+    else:
+        name_or_path = getattr(model.config, "_name_or_path", None) or None
+    if device is not None:
+        model = model.to(device)
+    commit = getattr(model.config, "_commit_hash", None) or revision
+    return ClipEncoder(model, processor, name_or_path, commit, batch_size=batch_size, progress=progress)

@@ -1,0 +1,178 @@
+"""Small local datasets in each benchmark's exact schema, with images made here (PIL)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from dataset_builder.records import CATEGORIES
+
+BROKEN = {"bytes": b"this is not an image", "path": None}
+
+
+def image(index: int, size: int = 40):
+    """A distinct small RGB image (a colour pattern) for each index."""
+    from PIL import Image
+
+    picture = Image.new("RGB", (size, size), ((index * 53) % 256, (index * 97) % 256, (index * 151) % 256))
+    picture.putpixel((index % size, (index // size) % size), (255, 255, 255))
+    return picture
+
+
+def png(index: int) -> bytes:
+    buffer = io.BytesIO()
+    image(index).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def globalrg_retrieval_rows() -> dict:
+    """Universals in 5, 4 and 2 regions (the last one filtered out), interleaved."""
+    rows = {"image": [], "universal": [], "region": []}
+    layout = [
+        ("bread", ["Asia", "Europe", "Africa", "South America", "Oceania"]),
+        ("wedding", ["Asia", "Europe", "North America", "Africa"]),
+        ("hat", ["Asia", "Europe"]),
+    ]
+    for _ in range(2):
+        for universal, regions in layout:
+            for region in regions:
+                rows["image"].append(image(len(rows["image"])))
+                rows["universal"].append(universal)
+                rows["region"].append(region)
+    return rows
+
+
+def globalrg_grounding_rows() -> dict:
+    """Regions with 5, 4 and 3 concepts (the last one filtered out)."""
+    rows = {"image": [], "region": [], "concept": []}
+    layout = {
+        "Asia": ["mantou", "baozi", "jiaozi", "momo", "gyoza"],
+        "Africa": ["injera", "fufu", "jollof rice", "bunny chow"],
+        "Europe": ["pierogi", "ravioli", "pelmeni"],
+    }
+    for region, concepts in layout.items():
+        for concept in concepts:
+            rows["image"].append(image(len(rows["image"])))
+            rows["region"].append(region)
+            rows["concept"].append(concept)
+    return rows
+
+
+def crope_rows() -> dict:
+    """Rows answered "no" (kept) and "yes" (dropped), with 1-2 definition images each."""
+    rows = {"image": [], "definition_images": [], "metadata": [], "answer": []}
+    pairs = [("erhu", "violin"), ("hanbok", "dress"), ("torii", "gate"), ("mantou", "bread"), ("sari", "scarf")]
+    for index, (target, definition) in enumerate(pairs):
+        rows["image"].append(image(100 + index))
+        rows["definition_images"].append([image(200 + 10 * index + j) for j in range(1 + index % 2)])
+        rows["metadata"].append({"image_en_concept": target, "definition_concept": definition})
+        rows["answer"].append("yes" if index == 2 else "no")
+    return rows
+
+
+def save(rows: dict, features: dict, path: Path, split: str = "test") -> Path:
+    """``save_to_disk`` a one-split DatasetDict (what ``--dataset name=PATH`` reads)."""
+    from datasets import Dataset, DatasetDict, Features
+
+    DatasetDict({split: Dataset.from_dict(rows, features=Features(features))}).save_to_disk(str(path))
+    return path
+
+
+def globalrg_retrieval(path: Path) -> Path:
+    from datasets import Image, Value
+
+    return save(
+        globalrg_retrieval_rows(), {"image": Image(), "universal": Value("string"), "region": Value("string")}, path
+    )
+
+
+def globalrg_grounding(path: Path) -> Path:
+    from datasets import Image, Value
+
+    return save(
+        globalrg_grounding_rows(), {"image": Image(), "region": Value("string"), "concept": Value("string")}, path
+    )
+
+
+def crope(path: Path) -> Path:
+    from datasets import Image, List, Value
+
+    features = {
+        "image": Image(),
+        "definition_images": List(Image()),
+        "metadata": {"image_en_concept": Value("string"), "definition_concept": Value("string")},
+        "answer": Value("string"),
+    }
+    return save(crope_rows(), features, path)
+
+
+def cultwin_rows() -> dict:
+    """Two twin pairs, each with 2 x 2 caption pairs (rows share images and captions)."""
+    twins = [
+        ("Erhu", "CN", "Sarangi", "IN", "Art"),
+        ("Mantou", "CN", "Bolo bao", "HK", "Cuisine"),
+    ]
+    rows: dict[str, list] = {"pair_id": [], "twin_id": [], "pos_concept_id": [], "neg_concept_id": [], "category": []}
+    for side in ("pos", "neg"):
+        for name in ("concept", "country", "context", "visual_features", "caption", "image", "quality"):
+            rows[f"{side}_{name}"] = []
+    for twin, (pos, pos_country, neg, neg_country, category) in enumerate(twins):
+        for i in range(2):
+            for j in range(2):
+                rows["pair_id"].append(f"t{twin}-{i}-{j}")
+                rows["twin_id"].append(f"t{twin}")
+                rows["pos_concept_id"].append(f"c{twin}p")
+                rows["neg_concept_id"].append(f"c{twin}n")
+                rows["category"].append(CATEGORIES.index(category))
+                for side, concept, country, k in (("pos", pos, pos_country, i), ("neg", neg, neg_country, j)):
+                    rows[f"{side}_concept"].append(concept)
+                    rows[f"{side}_country"].append(country)
+                    rows[f"{side}_context"].append(f"context of {concept}")
+                    rows[f"{side}_visual_features"].append(f"features of {concept}")
+                    rows[f"{side}_caption"].append(f"caption {k} of {concept}")
+                    rows[f"{side}_image"].append(image(300 + 10 * twin + 5 * (side == "neg") + k))
+                    rows[f"{side}_quality"].append({"authenticity": 4, "consistency": 5, "cultural_fidelity": 4})
+    return rows
+
+
+def cultwin(path: Path) -> Path:
+    from datasets import ClassLabel, Image, Value
+
+    features = {name: Value("string") for name in ("pair_id", "twin_id", "pos_concept_id", "neg_concept_id")}
+    features["category"] = ClassLabel(names=list(CATEGORIES))
+    for side in ("pos", "neg"):
+        for name in ("concept", "country", "context", "visual_features", "caption"):
+            features[f"{side}_{name}"] = Value("string")
+        features[f"{side}_image"] = Image()
+        features[f"{side}_quality"] = {
+            name: Value("int32") for name in ("authenticity", "consistency", "cultural_fidelity")
+        }
+    return save(cultwin_rows(), features, path)
+
+
+def zeroshot_parquet(path: Path, classes=("cat", "dog", "bird"), rows: int = 12) -> Path:
+    """``PATH/test.parquet`` with image, label (ClassLabel) and region: read by ``load_dataset(PATH)``."""
+    from datasets import ClassLabel, Dataset, Features, Image, Value
+
+    features = Features({"image": Image(), "label": ClassLabel(names=list(classes)), "region": Value("string")})
+    data = {
+        "image": [image(400 + i) for i in range(rows)],
+        "label": [i % len(classes) for i in range(rows)],
+        "region": [("Africa", "Asia", "Europe")[i % 3] for i in range(rows)],
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    Dataset.from_dict(data, features=features).to_parquet(str(path / "test.parquet"))
+    return path
+
+
+def retrieval_imagefolder(path: Path, images: int = 6) -> Path:
+    """An imagefolder ``PATH/test/`` with two captions per image in ``metadata.jsonl``."""
+    folder = path / "test"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "metadata.jsonl", "w") as metadata:
+        for index in range(images):
+            image(500 + index).save(folder / f"{index}.png")
+            captions = [f"a picture number {index}", f"another view of item {index}"]
+            metadata.write(json.dumps({"file_name": f"{index}.png", "caption": captions}) + "\n")
+    return path

@@ -1,0 +1,206 @@
+"""`evaluation.evaluate` on the tiny CLIP: predictions, cache, bad inputs, every benchmark."""
+
+import io
+
+import eval_datasets
+import pytest
+import torch
+
+from evaluation import evaluate, load_encoder
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_models):
+    from transformers import CLIPModel, CLIPProcessor
+
+    path = str(tiny_models["clip"])
+    return {
+        "path": path,
+        "model": CLIPModel.from_pretrained(path).eval(),
+        "processor": CLIPProcessor.from_pretrained(path),
+    }
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval-data")
+    return {
+        "globalrg-retrieval": eval_datasets.globalrg_retrieval(root / "globalrg-retrieval"),
+        "globalrg-grounding": eval_datasets.globalrg_grounding(root / "globalrg-grounding"),
+        "crope": eval_datasets.crope(root / "crope"),
+        "cultwin": eval_datasets.cultwin(root / "cultwin"),
+        "zeroshot": eval_datasets.zeroshot_parquet(root / "zeroshot"),
+        "retrieval": eval_datasets.retrieval_imagefolder(root / "retrieval"),
+    }
+
+
+def clip_choice(clip, image, options) -> int:
+    """What the public scripts compute: one forward pass of the image with all its options."""
+    inputs = clip["processor"](text=options, images=image, return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        return int(clip["model"](**inputs).logits_per_image.argmax())
+
+
+def test_globalrg_retrieval_predicts_what_one_forward_pass_per_question_predicts(clip, data, tmp_path):
+    result = evaluate(clip["path"], "globalrg-retrieval", str(data["globalrg-retrieval"]), cache_dir=tmp_path)
+    images = eval_datasets.globalrg_retrieval_rows()["image"]
+    assert result["total"] == len(result["items"]) == 18
+    for item in result["items"]:
+        assert item["predicted_idx"] == clip_choice(clip, images[item["fields"]["row"]], item["options"])
+    correct = sum(item["predicted_idx"] == item["correct_idx"] for item in result["items"])
+    assert result["correct"] == correct and result["accuracy"] == pytest.approx(correct / 18)
+    assert sum(group["total"] for group in result["groups"]["region"].values()) == 18
+    assert result["model"]["name_or_path"] == clip["path"] and len(result["model"]["fingerprint"]) == 64
+    assert result["dataset"] == {
+        "id": str(data["globalrg-retrieval"]),
+        "config": None,
+        "split": "test",
+        "revision": None,
+        "fingerprint": result["dataset"]["fingerprint"],
+    }
+    assert result["seed"] == 42 and result["skipped"] == 0 and result["unreadable_images"] == []
+
+
+def test_rerun_reads_the_cache_and_use_cache_false_does_not(clip, data, tmp_path, monkeypatch):
+    monkeypatch.setenv("CULTURECLIP_CACHE", str(tmp_path / "cache"))
+    encoder = load_encoder(clip["path"])
+    first = evaluate(encoder, "globalrg-retrieval", str(data["globalrg-retrieval"]))
+    assert first["cache"]["images_encoded"] == 18 and first["cache"]["texts_encoded"] > 0
+    assert first["cache"]["directory"].startswith(str(tmp_path / "cache"))
+    again = evaluate(load_encoder(clip["path"]), "globalrg-retrieval", str(data["globalrg-retrieval"]))
+    assert again["cache"]["images_encoded"] == again["cache"]["texts_encoded"] == 0
+    assert again["cache"]["images_cached"] == 18
+    assert again["items"] == first["items"]
+    # The same weights, loaded elsewhere, are the same model: their embeddings are reused.
+    same = evaluate(clip["model"], "globalrg-retrieval", str(data["globalrg-retrieval"]), processor=clip["processor"])
+    assert same["cache"]["images_encoded"] == 0
+    without = evaluate(encoder, "globalrg-retrieval", str(data["globalrg-retrieval"]), use_cache=False)
+    assert without["cache"]["images_encoded"] == 18 and without["cache"]["directory"] is None
+
+
+def test_changed_weights_do_not_reuse_the_cache(clip, data, tmp_path):
+    from transformers import CLIPModel
+
+    other = CLIPModel.from_pretrained(clip["path"])
+    with torch.no_grad():
+        other.visual_projection.weight.mul_(2)
+    evaluate(clip["path"], "globalrg-grounding", str(data["globalrg-grounding"]), cache_dir=tmp_path)
+    result = evaluate(
+        other, "globalrg-grounding", str(data["globalrg-grounding"]), processor=clip["processor"], cache_dir=tmp_path
+    )
+    assert result["cache"]["images_encoded"] == 9
+
+
+def test_unreadable_images_are_counted_and_never_scored(clip, tmp_path):
+    from datasets import Dataset, Features, Image, Value
+
+    rows = eval_datasets.globalrg_retrieval_rows()
+    rows["image"][3] = eval_datasets.BROKEN
+    features = Features({"image": Image(), "universal": Value("string"), "region": Value("string")})
+    dataset = Dataset.from_dict(rows, features=features)
+    for _ in range(2):  # the second run reads the failure from the cache
+        result = evaluate(clip["path"], "globalrg-retrieval", dataset, cache_dir=tmp_path)
+        assert result["skipped"] == 1 and result["total"] == 17
+        assert [entry["row"] for entry in result["unreadable_images"]] == [3]
+        assert "UnidentifiedImageError" in result["unreadable_images"][0]["error"]
+        assert 3 not in {item["fields"]["row"] for item in result["items"]}
+
+
+def test_missing_column_names_the_column_and_the_option(clip, data, tmp_path):
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(data["globalrg-retrieval"]))["test"].rename_column("region", "country")
+    with pytest.raises(
+        ValueError, match=r"no column 'region' \(set region_column=NAME.*globalrg-retrieval\.region_column"
+    ):
+        evaluate(clip["path"], "globalrg-retrieval", dataset, use_cache=False)
+    result = evaluate(clip["path"], "globalrg-retrieval", dataset, region_column="country", use_cache=False)
+    assert result["total"] == 18
+
+
+def test_bad_options_and_benchmarks_are_rejected(clip, data):
+    with pytest.raises(ValueError, match="Unknown option.*'regoin_column'"):
+        evaluate(clip["path"], "globalrg-retrieval", str(data["globalrg-retrieval"]), regoin_column="region")
+    with pytest.raises(ValueError, match="Unknown benchmark 'imagenet'"):
+        evaluate(clip["path"], "imagenet")
+    with pytest.raises(ValueError, match="--dataset zeroshot=PATH_OR_ID"):
+        evaluate(clip["path"], "zeroshot")
+    with pytest.raises(ValueError, match="needs its processor"):
+        evaluate(clip["model"], "crope", str(data["crope"]))
+
+
+def test_crope_scores_main_and_definition_images(clip, data):
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(data["crope"]))["test"]
+    result = evaluate(clip["model"], "crope", dataset, processor=clip["processor"], use_cache=False)
+    assert result["total"] == 10  # rows 0, 1, 3, 4: one main image each + 1, 2, 2, 1 definition images
+    assert result["groups"]["role"]["target"]["total"] == 4
+    rows = eval_datasets.crope_rows()
+    for item in result["items"]:
+        fields = item["fields"]
+        if fields["role"] == "target":
+            image = rows["image"][fields["row"]]
+        else:
+            image = rows["definition_images"][fields["row"]][fields["position"]]
+        assert item["predicted_idx"] == clip_choice(clip, image, item["options"])
+
+
+def test_cultwin_twin_accuracy_with_breakdowns(clip, data):
+    result = evaluate(clip["path"], "cultwin", str(data["cultwin"]), use_cache=False)
+    levels = result["groups"]["level"]
+    assert levels["concept"]["total"] == 8 and levels["caption"]["total"] == 16
+    assert result["accuracy"] == result["concept_accuracy"] == levels["concept"]["accuracy"]
+    assert result["caption_accuracy"] == levels["caption"]["accuracy"]
+    assert set(result["groups"]["concept_category"]) == {"Art", "Cuisine"}
+    assert set(result["groups"]["caption_country"]) == {"CN", "IN", "HK"}
+    assert result["dataset"]["config"] == "pairs"
+    assert set(result["metrics"]) == {"accuracy", "concept_accuracy", "caption_accuracy"}
+
+
+def test_cultwin_rejects_another_schema(clip, data):
+    with pytest.raises(ValueError, match="CulTwin 'pairs' schema.*pos_concept"):
+        evaluate(clip["path"], "cultwin", str(data["globalrg-retrieval"]), use_cache=False)
+
+
+def test_zeroshot_top1_top5_and_groups(clip, data):
+    result = evaluate(
+        clip["path"], "zeroshot", str(data["zeroshot"]), group_column="region", templates="simple", use_cache=False
+    )
+    prompts = [f"a photo of a {name}." for name in ("cat", "dog", "bird")]
+    for item in result["items"]:
+        assert item["predicted_idx"] == clip_choice(clip, eval_datasets.image(400 + item["fields"]["row"]), prompts)
+    assert result["top5_accuracy"] == 1.0  # three classes
+    assert set(result["groups"]["group"]) == {"Africa", "Asia", "Europe"}
+    assert result["classes"] == ["cat", "dog", "bird"]
+    with pytest.raises(ValueError, match="Unknown template set"):
+        evaluate(clip["path"], "zeroshot", str(data["zeroshot"]), templates="imagenet21k", use_cache=False)
+
+
+def test_retrieval_recall_against_a_direct_computation(clip, data):
+    result = evaluate(clip["path"], "retrieval", str(data["retrieval"]), use_cache=False)
+    captions = [text for index in range(6) for text in (f"a picture number {index}", f"another view of item {index}")]
+    assert result["captions"] == captions
+    inputs = clip["processor"](
+        text=captions, images=[eval_datasets.image(500 + i) for i in range(6)], return_tensors="pt", padding=True
+    )
+    with torch.inference_mode():
+        logits = clip["model"](**inputs).logits_per_image
+    image_hits = sum(int(logits[i].argmax()) // 2 == i for i in range(6))
+    text_hits = sum(int(logits[:, c].argmax()) == c // 2 for c in range(12))
+    assert result["correct"] == image_hits and result["accuracy"] == pytest.approx(image_hits / 6)
+    assert result["text_to_image_recall@1"] == pytest.approx(text_hits / 12)
+    assert result["image_to_text_recall@10"] >= result["image_to_text_recall@5"] >= result["image_to_text_recall@1"]
+
+
+def test_images_are_hashed_by_content(tmp_path):
+    from datasets import Dataset, Features, Image
+
+    from evaluation.dataset_io import index_images
+
+    same = io.BytesIO()
+    eval_datasets.image(1).save(same, format="PNG")
+    rows = [{"bytes": same.getvalue(), "path": None}] * 2 + [{"bytes": eval_datasets.png(2), "path": None}]
+    index = index_images(Dataset.from_dict({"image": rows}, features=Features({"image": Image()})), "image")
+    assert index.keys[0] == index.keys[1] != index.keys[2]
+    assert index.read(index.keys[2]) == eval_datasets.png(2)

@@ -1,0 +1,147 @@
+"""The benchmark protocols, checked against a plain re-statement of the public scripts' loops."""
+
+import json
+import random
+import subprocess
+import sys
+from collections import defaultdict
+
+import eval_datasets
+
+from evaluation.benchmarks import crope, cultwin, globalrg_grounding, globalrg_retrieval
+
+
+def public_globalrg_retrieval(universals, regions):
+    """The public loop with ``random.seed(42)``, global ``random`` and sorted candidates."""
+    random.seed(42)
+    seen = defaultdict(set)
+    for universal, region in zip(universals, regions):
+        seen[universal].add(region)
+    out = []
+    for row, (universal, region) in enumerate(zip(universals, regions)):
+        if len(seen[universal]) >= 4:
+            other_regions = sorted(seen[universal] - {region})
+            wrong = random.sample(other_regions, 3)
+            answer = f"The picture depicts a kind of {universal} in {region}"
+            options = [answer] + [f"The picture depicts a kind of {universal} in {other}" for other in wrong]
+            random.shuffle(options)
+            out.append((row, options, options.index(answer)))
+    return out
+
+
+def public_globalrg_grounding(regions, concepts):
+    random.seed(42)
+    seen = defaultdict(set)
+    for region, concept in zip(regions, concepts):
+        seen[region].add(concept)
+    out = []
+    for row, (region, concept) in enumerate(zip(regions, concepts)):
+        if len(seen[region]) >= 4:
+            wrong = random.sample(sorted(seen[region] - {concept}), 3)
+            answer = f"The item in the picture is {concept} in {region}"
+            options = [answer] + [f"The item in the picture is {other} in {region}" for other in wrong]
+            random.shuffle(options)
+            out.append((row, options, options.index(answer)))
+    return out
+
+
+def public_crope(metadata, answers, definition_counts):
+    random.seed(42)
+    out = []
+    for row, (meta, answer, count) in enumerate(zip(metadata, answers, definition_counts)):
+        if answer == "no":
+            target = f"There is {meta['image_en_concept']} in the image."
+            definition = f"There is {meta['definition_concept']} in the image."
+            options = [target, definition]
+            random.shuffle(options)
+            out.append((row, options, options.index(target)))
+            out += [(row, options, options.index(definition))] * count
+    return out
+
+
+def _as_tuples(questions):
+    return [(q.fields["row"], q.options, q.correct_idx) for q in questions]
+
+
+def test_globalrg_retrieval_matches_the_public_loop_and_filters_rare_universals():
+    rows = eval_datasets.globalrg_retrieval_rows()
+    images = list(range(len(rows["image"])))
+    questions = globalrg_retrieval.build_questions(images, rows["universal"], rows["region"], seed=42)
+    assert _as_tuples(questions) == public_globalrg_retrieval(rows["universal"], rows["region"])
+    # "hat" is seen in 2 regions only: its 4 rows are dropped; the other 18 are kept in order.
+    assert [q.fields["universal"] for q in questions].count("hat") == 0
+    assert len(questions) == 18
+    assert [q.image for q in questions] == [i for i, u in enumerate(rows["universal"]) if u != "hat"]
+    for question in questions:
+        universal, region = question.fields["universal"], question.fields["region"]
+        assert question.options[question.correct_idx] == f"The picture depicts a kind of {universal} in {region}"
+        assert len(set(question.options)) == 4
+        assert all(option.startswith(f"The picture depicts a kind of {universal} in ") for option in question.options)
+    # The correct option is not always first: the options were shuffled.
+    assert len({q.correct_idx for q in questions}) > 1
+
+
+def test_globalrg_grounding_matches_the_public_loop_and_filters_small_regions():
+    rows = eval_datasets.globalrg_grounding_rows()
+    questions = globalrg_grounding.build_questions(range(12), rows["region"], rows["concept"], seed=42)
+    assert _as_tuples(questions) == public_globalrg_grounding(rows["region"], rows["concept"])
+    assert {q.fields["region"] for q in questions} == {"Asia", "Africa"}  # Europe has 3 concepts only
+    assert len(questions) == 9
+    for question in questions:
+        region = question.fields["region"]
+        assert all(option.endswith(f" in {region}") for option in question.options)
+        assert (
+            question.options[question.correct_idx]
+            == f"The item in the picture is {question.fields['concept']} in {region}"
+        )
+
+
+def test_crope_keeps_answer_no_and_asks_every_image_with_one_shuffle_per_row():
+    rows = eval_datasets.crope_rows()
+    definition_keys = [
+        [f"{row}-{j}" for j in range(len(images))] for row, images in enumerate(rows["definition_images"])
+    ]
+    questions = crope.build_questions(range(5), definition_keys, rows["metadata"], rows["answer"], seed=42)
+    counts = [len(keys) for keys in definition_keys]
+    assert _as_tuples(questions) == public_crope(rows["metadata"], rows["answer"], counts)
+    assert 2 not in {q.fields["row"] for q in questions}  # answered "yes"
+    assert len(questions) == 4 + sum(counts) - counts[2]
+    main = [q for q in questions if q.fields["role"] == "target"]
+    assert [q.image for q in main] == [0, 1, 3, 4]
+    for question in questions:
+        wanted = question.fields["target" if question.fields["role"] == "target" else "definition"]
+        assert question.options[question.correct_idx] == f"There is {wanted} in the image."
+
+
+def test_options_are_identical_across_hash_seeds():
+    """The public scripts' ``list(set)`` order depends on PYTHONHASHSEED; ours must not."""
+    code = (
+        "import json, eval_datasets as e; from evaluation.benchmarks import globalrg_retrieval as g; "
+        "r = e.globalrg_retrieval_rows(); "
+        "print(json.dumps([q.options for q in g.build_questions(range(22), r['universal'], r['region'], 42)]))"
+    )
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {"PYTHONHASHSEED": hash_seed, "PYTHONPATH": f"tests:{'.'}"}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        outputs.append(json.loads(done.stdout))
+    assert outputs[0] == outputs[1]
+
+
+def test_cultwin_asks_both_anchors_at_both_levels_without_repeats():
+    rows_by_column = eval_datasets.cultwin_rows()
+    rows = [dict(zip(rows_by_column, values)) for values in zip(*rows_by_column.values())]
+    images = {side: [f"{side}:{row[f'{side}_caption']}" for row in rows] for side in ("pos", "neg")}
+    questions = cultwin.build_questions(rows, images)
+    concept = [q for q in questions if q.fields["level"] == "concept"]
+    caption = [q for q in questions if q.fields["level"] == "caption"]
+    # 2 twins x (2 pos + 2 neg images): one concept question per distinct image.
+    assert len(concept) == 8
+    # Each of the 8 rows asks both anchors with its own caption pair.
+    assert len(caption) == 16
+    for question in questions:
+        side = question.fields["side"]
+        assert question.correct_idx == ("pos", "neg").index(side)
+        row = rows[question.fields["row"]]
+        assert question.options == [row[f"pos_{question.fields['level']}"], row[f"neg_{question.fields['level']}"]]
+        assert question.fields["country"] == row[f"{side}_country"]
