@@ -330,7 +330,8 @@ def _copy_safe(source: Path, target: Path, checkpoint: Path, exclude: tuple[str,
 def _plots(eval_dir: Path) -> dict[str, Path]:
     """The PNG plots of an evaluation folder: path in the repository (``plots/<file name>``) -> file."""
     plots = {}
-    for path in sorted(eval_dir.rglob("*.png")):
+    # The summary chart (all benchmarks, model vs baseline) leads; the per-group charts follow.
+    for path in sorted(eval_dir.rglob("*.png"), key=lambda path: (path.name != "summary.png", path.name)):
         name = f"plots/{path.name}"
         if name in plots:
             raise ValueError(f"{eval_dir} holds two plots named {path.name} ({plots[name]}, {path}): rename one.")
