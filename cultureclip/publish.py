@@ -114,4 +114,9 @@ def _build(args: argparse.Namespace) -> list[RepoFolder]:
 
 def _pushed(result: PushResult) -> str:
     where = f"pull request {result.pr_url}" if result.pr_url else f"commit {result.commit_url}"
-    return f"published {result.repo_type} repository {result.repo_id}: {where}"
+    load = (
+        f'load_dataset("{result.repo_id}")'
+        if result.repo_type == "dataset"
+        else f'CLIPModel.from_pretrained("{result.repo_id}")'
+    )
+    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users load it with {load}"

@@ -282,9 +282,11 @@ def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
 def test_cli_publishes_dataset(fake_api, release_dir, tokenizer, capsys):
     argv = ["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "org/cultwin"]
     assert cli([*argv, "--tokenizer", tokenizer]) == 0
-    assert "published dataset repository org/cultwin: commit https://huggingface.co/org/cultwin/commit/abc123" in (
-        capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert (
+        "published dataset repository org/cultwin: commit https://huggingface.co/org/cultwin/commit/abc123" in printed
     )
+    assert 'users load it with load_dataset("org/cultwin")' in printed
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path, tokenizer, capsys):
