@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "modeling_cultureclip.tiny_models_cli",
         "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
     ),
+    "generate": (
+        "dataset_builder.generate",
+        "generate CulTwin data (concepts, twins, captions, images, quality filter) into a resumable run folder",
+    ),
     "build-dataset": (
         "dataset_builder.release_cli",
         "build the CulTwin release (Parquet + dataset card) from a generation run folder",

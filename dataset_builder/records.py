@@ -47,7 +47,8 @@ class Concept:
     context: str
     visual_features: str
     source: str
-    """Where it came from: ``curated``, ``top-down`` (LLM) or ``bottom-up`` (VLM over a corpus)."""
+    """Where it came from: ``curated``, ``top-down`` (LLM), ``bottom-up`` (VLM over a corpus) or
+    ``twin`` (proposed by the twin stage as the twin of a top-down or bottom-up concept)."""
 
 
 @dataclass(frozen=True)

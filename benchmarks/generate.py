@@ -1,0 +1,116 @@
+"""Throughput of the generation stages' model calls: batched against one item at a time.
+
+Images/s of the diffusion stage (`dataset_builder.images.generate_images`) and captions/s of the
+caption stage's language model (`dataset_builder.backends.TransformersChat`, the captions prompt
+rendered for curated concepts), each with the configured batch size and with batch size 1, on the
+tiny random-weight models (CPU by default). Model loading is outside the timings.
+
+    python benchmarks/generate.py [--models-dir tiny-models] [--items 32] [--batch-size 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def bench_images(model: str, captions, batch_size: int, steps: int) -> float:
+    """Images per second for ``captions`` in batches of ``batch_size``."""
+    from dataset_builder.config import DiffusionConfig
+    from dataset_builder.images import generate_images, load_pipeline
+    from dataset_builder.run_folder import item_seed
+
+    config = DiffusionConfig(model=model, resolution=64, steps=steps, batch_size=batch_size, dtype="float32")
+    pipe = load_pipeline(model, config.dtype, "cpu")
+    seeds = [item_seed(0, c.caption_id) for c in captions]
+    generate_images(pipe, captions[:1], seeds[:1], config)  # warm-up
+
+    def run():
+        for start in range(0, len(captions), batch_size):
+            generate_images(pipe, captions[start : start + batch_size], seeds[start : start + batch_size], config)
+
+    return len(captions) / timed(run)
+
+
+def bench_captions(model: str, prompts: list[str], batch_size: int, max_new_tokens: int, per_prompt: int) -> float:
+    """Captions per second (each answer asks for ``per_prompt`` captions) in batches of ``batch_size``."""
+    from dataset_builder.backends import ChatRequest, TransformersChat
+    from dataset_builder.config import ModelConfig
+
+    chat = TransformersChat(
+        ModelConfig(
+            model, task="text-generation", max_new_tokens=max_new_tokens, batch_size=batch_size, dtype="float32"
+        )
+    )
+    requests = [ChatRequest([{"role": "user", "content": p}], i) for i, p in enumerate(prompts)]
+    chat.generate(requests[:1])  # warm-up
+    return len(prompts) * per_prompt / timed(lambda: chat.generate(requests))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", help="a make-tiny-models folder (default: build one in a temporary folder)")
+    parser.add_argument("--items", type=int, default=32, help="images and caption prompts per measurement")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=2, help="diffusion steps")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    args = parser.parse_args()
+
+    from string import Template
+
+    from dataset_builder.captions import caption_id, compose, compose_templates
+    from dataset_builder.curated import load_curated
+    from dataset_builder.pipeline import load_prompt
+    from dataset_builder.records import Caption
+
+    with tempfile.TemporaryDirectory() as tmp:
+        models_dir = Path(args.models_dir) if args.models_dir else Path(tmp)
+        if not args.models_dir:
+            from modeling_cultureclip import make_tiny_models
+
+            make_tiny_models(models_dir, kinds=("diffusion", "llm"))
+        concepts = [c for t in load_curated() for c in (t.pos, t.neg)]
+        templates = compose_templates(load_prompt("caption_compose"))
+        captions = [
+            Caption(caption_id(c.concept_id, 0), c.concept_id, 0, compose(c, templates, 1, 20)[0])
+            for c in concepts[: args.items]
+        ]
+        prompts = [
+            Template(load_prompt("captions")).substitute(
+                count=10,
+                max_words=20,
+                concept=c.concept,
+                country=c.country,
+                category=c.category,
+                context=c.context,
+                visual_features=c.visual_features,
+                example_concept=concepts[0].concept,
+                example_captions=captions[0].text,
+            )
+            for c in concepts[: args.items]
+        ]
+        rows = []
+        for label, bench in (
+            ("images/s", lambda b: bench_images(str(models_dir / "diffusion"), captions, b, args.steps)),
+            ("captions/s", lambda b: bench_captions(str(models_dir / "llm"), prompts, b, args.max_new_tokens, 10)),
+        ):
+            batched, single = bench(args.batch_size), bench(1)
+            rows.append((label, batched, single))
+    print(f"{args.items} items, tiny models, CPU; batch size {args.batch_size} vs 1")
+    for label, batched, single in rows:
+        print(f"{label:<11} batched {batched:8.2f}   one at a time {single:8.2f}   ratio {batched / single:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

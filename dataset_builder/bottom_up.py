@@ -1,0 +1,136 @@
+"""Stage 3 (optional): concepts bottom-up from an image-text corpus (WIT-style).
+
+The vision model reads each row's image with its page title, page description and caption; it
+keeps only rows that clearly show a cultural concept and assigns country, category (remapped to
+the eight, unmapped ones to Symbol), context and visual features. Concept ids start with the row
+(``row<index>-...``) so a resumed run knows which rows are done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .concepts import concept_json, validate_concept
+from .curated import few_shot_examples
+from .pipeline import StageContext, StageResult, process
+from .records import CATEGORIES, Concept, read_records
+from .run_folder import item_seed
+from .structured import Invalid, Query, ask
+
+# Categories models often answer with, mapped to the paper's eight (anything else: Symbol).
+CATEGORY_ALIASES = {
+    "food": "Cuisine",
+    "dish": "Cuisine",
+    "drink": "Cuisine",
+    "beverage": "Cuisine",
+    "clothes": "Clothing",
+    "garment": "Clothing",
+    "costume": "Clothing",
+    "fashion": "Clothing",
+    "music": "Art",
+    "musical instrument": "Art",
+    "craft": "Art",
+    "building": "Architecture",
+    "monument": "Architecture",
+    "holiday": "Festival",
+    "celebration": "Festival",
+    "ritual": "Festival",
+    "animal": "Animals & Plants",
+    "plant": "Animals & Plants",
+    "animals": "Animals & Plants",
+    "plants": "Animals & Plants",
+    "tool": "Daily Life",
+    "household": "Daily Life",
+}
+
+
+def map_category(name) -> str:
+    """One of the eight categories: exact (any case), an alias, or Symbol."""
+    text = str(name).strip().casefold()
+    exact = {c.casefold(): c for c in CATEGORIES}
+    return exact.get(text) or CATEGORY_ALIASES.get(text) or CATEGORY_ALIASES.get(text.rstrip("s")) or "Symbol"
+
+
+def row_id(index: int) -> str:
+    return f"row{index}"
+
+
+def validate_item(data, index: int, known: set[tuple[str, str, str]], categories: list[str] | None) -> list[Concept]:
+    from .taxonomy import country
+
+    if not isinstance(data, dict) or not isinstance(data.get("cultural"), bool):
+        raise Invalid("wrong-shape", 'expected {"cultural": true|false, ...}')
+    if not data["cultural"]:
+        raise Invalid("not-cultural", "the model found no cultural concept", final=True)
+    try:
+        code = country(data.get("country")).code
+    except ValueError:
+        raise Invalid("bad-country", f"country {data.get('country')!r} is not an ISO 3166-1 alpha-2 code") from None
+    category = map_category(data.get("category", ""))
+    if categories is not None and category not in categories:
+        raise Invalid("not-selected", f"category {category} is not in selection.categories", final=True)
+    concept = validate_concept(data, code, category, "bottom-up")
+    key = (code, category, concept.concept.casefold())
+    if key in known:
+        raise Invalid(
+            "duplicate-concept", f"{concept.concept!r} ({code}, {category}) is already in the run", final=True
+        )
+    known.add(key)
+    return [replace(concept, concept_id=f"{row_id(index)}-{concept.concept_id}")]
+
+
+def load_rows(config):
+    """The corpus rows (``datasets``), checked for the configured columns."""
+    from datasets import load_dataset
+
+    b = config.bottom_up
+    rows = load_dataset(b.dataset, split=b.split)
+    columns = (b.title_column, b.description_column, b.caption_column, b.image_column)
+    missing = [c for c in columns if c not in rows.column_names]
+    if missing:
+        raise ValueError(
+            f"bottom_up.dataset {b.dataset} has no column(s) {missing} (it has {rows.column_names}); "
+            "set bottom_up.*_column to its names."
+        )
+    limit = config.selection.limit
+    return rows.select(range(min(limit, len(rows)))) if limit else rows
+
+
+def run(ctx: StageContext) -> StageResult:
+    from PIL import Image
+
+    config, model, b = ctx.config, ctx.config.reader, ctx.config.bottom_up
+    rows = load_rows(config)
+    existing = read_records(ctx.run_dir, Concept)
+    known = {(c.country, c.category, c.concept.casefold()) for c in existing}
+    examples = "\n".join(
+        concept_json(t.pos, cultural=True, country=t.pos.country, category=t.category)
+        for t in few_shot_examples(ctx.curated, None, 2)
+    )
+
+    def query(index: int) -> Query:
+        row = rows[index]
+        image = row[b.image_column]
+        image = (image if isinstance(image, Image.Image) else Image.open(image)).convert("RGB")
+        prompt = ctx.render(
+            "bottom_up",
+            title=row[b.title_column] or "",
+            description=row[b.description_column] or "",
+            caption=row[b.caption_column] or "",
+            categories=", ".join(CATEGORIES),
+            examples=examples,
+        )
+        content = [{"type": "image", "image": image}, {"type": "text", "text": prompt}]
+        seed = item_seed(config.seed, "bottom-up", index)
+        return Query(
+            row_id(index),
+            [{"role": "user", "content": content}],
+            seed,
+            lambda data: validate_item(data, index, known, config.selection.categories),
+        )
+
+    def handle(batch: list[int]):
+        return ask(ctx.backend(model), [query(i) for i in batch], model.max_attempts)
+
+    done = {c.concept_id.split("-", 1)[0] for c in existing if c.source == "bottom-up"}
+    return process(ctx, "concepts", list(range(len(rows))), row_id, handle, model.round_size, done)

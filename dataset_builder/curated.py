@@ -1,0 +1,151 @@
+"""The curated twin list: hand-checked twin pairs shipped in ``data/curated_twins.jsonl``.
+
+One JSON object per line::
+
+    {"category": "Cuisine",
+     "pos": {"concept": "Jiaozi", "country": "CN", "context": "...", "visual_features": "..."},
+     "neg": {"concept": "Pierogi", "country": "PL", "context": "...", "visual_features": "..."}}
+
+It is the embedded default's concept source, the few-shot examples of the prompts, and test data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .records import CATEGORIES, Concept, Twin
+
+SIDE_FIELDS = ("concept", "country", "context", "visual_features")
+
+
+@dataclass(frozen=True)
+class CuratedTwin:
+    category: str
+    pos: Concept
+    neg: Concept
+
+    def twin(self) -> Twin:
+        return Twin(
+            twin_id(self.pos.concept_id, self.neg.concept_id), self.pos.concept_id, self.neg.concept_id, self.category
+        )
+
+
+def slug(text: str) -> str:
+    """``"Jiaozi (boiled)"`` -> ``"jiaozi-boiled"``: lowercase ASCII words joined by dashes."""
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+
+
+def concept_id(country: str, category: str, name: str) -> str:
+    return f"{country.lower()}-{slug(category)}-{slug(name)}"
+
+
+def twin_id(pos_concept_id: str, neg_concept_id: str) -> str:
+    return f"{pos_concept_id}--{neg_concept_id}"
+
+
+def default_path() -> Path:
+    return Path(str(resources.files("dataset_builder") / "data" / "curated_twins.jsonl"))
+
+
+def _side(data, where: str, category: str) -> Concept:
+    from .taxonomy import country
+
+    if not isinstance(data, dict) or set(data) != set(SIDE_FIELDS):
+        raise ValueError(f"{where} must be an object with exactly the fields {list(SIDE_FIELDS)}, got {data!r}.")
+    for name in SIDE_FIELDS:
+        if not isinstance(data[name], str) or not data[name].strip():
+            raise ValueError(f"{where}.{name} must be a non-empty string, got {data[name]!r}.")
+    code = country(data["country"]).code
+    return Concept(
+        concept_id(code, category, data["concept"]),
+        data["concept"].strip(),
+        code,
+        category,
+        data["context"].strip(),
+        data["visual_features"].strip(),
+        "curated",
+    )
+
+
+def load_curated(path: str | Path | None = None) -> list[CuratedTwin]:
+    """Reads and validates the curated twin list (default: the shipped one).
+
+    Raises:
+        ValueError: naming the file and line of a malformed entry, an unknown category or country
+            code, a twin equal to its concept or from the same country, a repeated pair, or a concept
+            in two pairs.
+    """
+    path = Path(path) if path is not None else default_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"curated twin list {path} does not exist.")
+    twins, seen, twinned = [], set(), {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where} is not valid JSON ({error}).") from None
+        if not isinstance(data, dict) or set(data) != {"category", "pos", "neg"}:
+            raise ValueError(f"{where} must have exactly the keys category, pos, neg.")
+        if data["category"] not in CATEGORIES:
+            raise ValueError(f"{where}: category {data['category']!r} is not one of {list(CATEGORIES)}.")
+        pos, neg = (_side(data[side], f"{where} {side}", data["category"]) for side in ("pos", "neg"))
+        if pos.concept.lower() == neg.concept.lower():
+            raise ValueError(f"{where}: the twin {neg.concept!r} is the concept itself.")
+        if pos.country == neg.country:
+            raise ValueError(f"{where}: {pos.concept!r} and {neg.concept!r} are both from {pos.country}.")
+        key = (pos.concept_id, neg.concept_id)
+        if key in seen:
+            raise ValueError(f"{where} repeats the pair {pos.concept!r} / {neg.concept!r}.")
+        seen.add(key)
+        for concept in (pos, neg):
+            if concept.concept_id in twinned:
+                raise ValueError(
+                    f"{where}: {concept.concept!r} ({concept.country}) already has a twin on line "
+                    f"{twinned[concept.concept_id]}; each concept has exactly one twin."
+                )
+            twinned[concept.concept_id] = number
+        twins.append(CuratedTwin(data["category"], pos, neg))
+    if not twins:
+        raise ValueError(f"{path} has no twin pairs.")
+    return twins
+
+
+def select(
+    twins: list[CuratedTwin],
+    countries: list[str] | None = None,
+    regions: list[str] | None = None,
+    categories: list[str] | None = None,
+    limit: int | None = None,
+) -> list[CuratedTwin]:
+    """The pairs whose positive concept is in the given countries, regions and categories."""
+    from .taxonomy import country_region
+
+    chosen = [
+        t
+        for t in twins
+        if (countries is None or t.pos.country in {c.upper() for c in countries})
+        and (regions is None or country_region(t.pos.country) in regions)
+        and (categories is None or t.category in categories)
+    ]
+    return chosen[:limit] if limit is not None else chosen
+
+
+def few_shot_examples(
+    twins: list[CuratedTwin], category: str | None, count: int = 2, exclude_country: str | None = None
+) -> list[CuratedTwin]:
+    """Examples for a prompt: pairs of the same category first, in list order, none whose concept
+    is from ``exclude_country`` (so the model is not shown an answer for the very item it is asked)."""
+    twins = [t for t in twins if t.pos.country != exclude_country]
+    same = [t for t in twins if t.category == category]
+    other = [t for t in twins if t.category != category]
+    return (same + other)[:count]

@@ -1,0 +1,171 @@
+"""``cultureclip generate``: run the CulTwin stages into a run folder, resumably.
+
+Stages run in order (``concepts, twins, captions, images, quality, pairs``); each reads the records
+of the earlier ones from the run folder and appends its own as items finish, so the same command
+run again after a crash (or ``kill -9``) continues where it stopped and ends with exactly the
+records of an uninterrupted run. A stage whose backend failed for some items stops the run (exit
+code 1) with those items still pending; rerunning the command retries them.
+
+Under ``accelerate launch`` the images stage is split across processes; the other stages run on
+the main process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .config import STAGES, GenerationConfig, load_config
+from .pipeline import StageContext
+from .records import FILES, Rejection, read_records
+from .run_folder import read_run_record, repair_torn_tail, write_run_record
+
+LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "datasets", "httpx", "cultureclip")
+
+
+class RunFailed(RuntimeError):
+    """A stage left items pending because its backend did not answer; rerun the same command."""
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
+    """Fails on bad stage names or input files before any model is loaded."""
+    from .curated import load_curated
+
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise ValueError(f"unknown stage(s) {bad}; choose from {','.join(STAGES)}.")
+    load_curated(config.curated_path)
+
+
+def start_run(config: GenerationConfig, run_dir: Path) -> dict:
+    """The run record: a new one, or the folder's own if it was started with the same config."""
+    record = read_run_record(run_dir)
+    if record is not None:
+        if record["config"] != config.to_dict():
+            changed = sorted(k for k in config.to_dict() if record["config"].get(k) != config.to_dict()[k])
+            raise ValueError(
+                f"{run_dir} was started with a different config (differs in {changed}); "
+                "resume with the same config, or use a new --output-dir."
+            )
+        return record
+    models = {
+        "text_model": config.text_model.model if config.text_model else None,
+        "vision_model": config.reader.model if config.quality.vlm_scores and config.reader else None,
+        "diffusion": config.diffusion.model,
+        "clip_score": config.quality.clip_model,
+    }
+    return {"config": config.to_dict(), "models": models, "seed": config.seed, "prompts": {}, "summary": {}}
+
+
+def stage_summary(ctx: StageContext, name: str, result, seconds: float, before: dict | None) -> dict:
+    rejected = Counter(r.reason for r in read_records(ctx.run_dir, Rejection) if r.stage == name)
+    return {
+        "items_in": result.items_in,
+        "kept": result.items_in - sum(rejected.values()) - result.failed,
+        "rejected": dict(sorted(rejected.items())),
+        "failed": result.failed,
+        "seconds": round(seconds + (before or {}).get("seconds", 0.0), 3),
+        "note": result.note,
+    }
+
+
+def generate(
+    config: GenerationConfig, run_dir: str | Path, stages: list[str] | None = None, progress: bool = True
+) -> dict:
+    """Runs ``stages`` (default: all) into ``run_dir`` and returns the run record.
+
+    Raises:
+        ValueError: bad stages, bad input files, or a folder started with another config.
+        RunFailed: a backend left items pending (the record says how many); rerun to retry them.
+    """
+    from accelerate import PartialState
+
+    stages = list(stages or STAGES)
+    check_inputs(config, stages)
+    state = PartialState()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = start_run(config, run_dir)
+    if state.is_main_process:
+        for kind in FILES:
+            repair_torn_tail(run_dir / FILES[kind])
+        record["libraries"] = _versions()
+        write_run_record(run_dir, record)
+    state.wait_for_everyone()
+    ctx = StageContext(config, run_dir, progress=progress)
+    for name in [s for s in STAGES if s in stages]:
+        start = time.perf_counter()
+        result = None
+        if name == "images" or state.is_main_process:
+            result = importlib.import_module(f"dataset_builder.{name}").run(ctx)
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            continue
+        summary = stage_summary(ctx, name, result, time.perf_counter() - start, record["summary"].get(name))
+        record["summary"][name] = summary
+        record["prompts"].update(ctx.prompts_used)
+        record["sampling"] = {
+            role: {"temperature": m.temperature, "max_new_tokens": m.max_new_tokens}
+            for role, m in (("text_model", config.text_model), ("vision_model", config.reader))
+            if m is not None
+        } | {"diffusion": {k: getattr(config.diffusion, k) for k in ("resolution", "steps", "guidance_scale")}}
+        write_run_record(run_dir, record)
+        if summary["failed"]:
+            raise RunFailed(
+                f"stage {name}: {summary['failed']} item(s) got no answer from the backend and are still "
+                f"pending; fix the server and rerun the same command to retry them ({run_dir}/run.json)."
+            )
+    return record
+
+
+def format_summary(record: dict) -> str:
+    lines = [f"{'stage':<9} {'in':>6} {'kept':>6} {'failed':>6} {'seconds':>8}  rejected"]
+    for name, s in record["summary"].items():
+        rejected = ", ".join(f"{k}: {v}" for k, v in s["rejected"].items()) or "-"
+        lines.append(f"{name:<9} {s['items_in']:>6} {s['kept']:>6} {s['failed']:>6} {s['seconds']:>8.1f}  {rejected}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cultureclip generate",
+        description="Generate CulTwin data (concepts, twins, captions, images, quality scores, caption pairs) "
+        "into a resumable run folder.",
+    )
+    parser.add_argument("--config", required=True, help="YAML run config, e.g. configs/cultwin_paper.yaml")
+    parser.add_argument("--output-dir", required=True, help="the run folder (rerun the same command to resume)")
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    parser.add_argument("--models-dir", help="fills ${models_dir} in the config (e.g. the make-tiny-models folder)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    variables = {"models_dir": args.models_dir} if args.models_dir else {}
+    try:
+        config = load_config(args.config, args.set, variables)
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+        record = generate(config, args.output_dir, stages, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"cultureclip generate: error: {error}", file=sys.stderr)
+        return 2
+    except RunFailed as error:
+        print(format_summary(read_run_record(args.output_dir)), file=sys.stderr)
+        print(f"cultureclip generate: {error}", file=sys.stderr)
+        return 1
+    print(format_summary(record))
+    return 0

@@ -1,0 +1,78 @@
+"""Stage 6: one image per caption from any diffusers text-to-image pipeline.
+
+Each caption has its own seed (from the run seed and the caption id) and its own CPU
+``torch.Generator``, so its starting latents do not depend on its batch, on the number of
+processes or on whether the run was resumed (the pixels can differ by one level between batch
+compositions: float rounding). Launched with ``accelerate launch``, the pending captions are split
+across processes (one per GPU) with ``PartialState().split_between_processes``; as a plain
+process it runs on one device (GPU if there is one, else CPU).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .pipeline import StageContext, StageResult, process
+from .records import Caption, ImageRecord, read_records
+from .run_folder import item_seed
+from .structured import Outcome
+
+
+def image_path(caption_id: str) -> str:
+    return f"images/{caption_id}.png"
+
+
+def load_pipeline(model: str, dtype: str, device):
+    import torch
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(model, dtype=getattr(torch, dtype))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def generate_images(pipe, captions: list[Caption], seeds: list[int], config) -> list:
+    """PIL images for ``captions``, one generator per caption (batched in one pipeline call)."""
+    import torch
+
+    generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+    return pipe(
+        prompt=[c.text for c in captions],
+        num_inference_steps=config.steps,
+        guidance_scale=config.guidance_scale,
+        height=config.resolution,
+        width=config.resolution,
+        generator=generators,
+    ).images
+
+
+def run(ctx: StageContext) -> StageResult:
+    from accelerate import PartialState
+
+    state = PartialState()
+    config = ctx.config.diffusion
+    captions = read_records(ctx.run_dir, Caption)
+    done = {r.caption_id for r in read_records(ctx.run_dir, ImageRecord)}
+    pending = [c for c in captions if c.caption_id not in done]
+    if not pending:
+        return StageResult(len(captions))
+    pipe = load_pipeline(config.model, config.dtype, state.device)
+    (ctx.run_dir / "images").mkdir(exist_ok=True)
+
+    def handle(batch: list[Caption]) -> list[Outcome]:
+        seeds = [item_seed(ctx.config.seed, "image", c.caption_id) for c in batch]
+        outcomes = []
+        for caption, seed, image in zip(batch, seeds, generate_images(pipe, batch, seeds, config)):
+            path = ctx.run_dir / image_path(caption.caption_id)
+            tmp = path.with_suffix(f".tmp{state.process_index}.png")
+            image.save(tmp)
+            os.replace(tmp, path)
+            record = ImageRecord(caption.caption_id, image_path(caption.caption_id), seed, image.width, image.height)
+            outcomes.append(Outcome(caption.caption_id, records=[record]))
+        return outcomes
+
+    ctx.progress = ctx.progress and state.is_main_process
+    with state.split_between_processes(pending) as share:
+        result = process(ctx, "images", share, lambda c: c.caption_id, handle, config.batch_size, done)
+    state.wait_for_everyone()
+    return StageResult(len(captions), result.failed)

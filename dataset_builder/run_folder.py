@@ -1,0 +1,77 @@
+"""Durable, resumable writes into a run folder (the layout is in `records`).
+
+Every finished item is appended as one JSON line in a single ``write`` on an ``O_APPEND`` file,
+and fsynced as soon as the batch that produced it finishes, so a run killed at any moment leaves at most one torn last line, which
+`RecordWriter` truncates before it appends again (`records.read_records` ignores it too). Several
+processes may append to the same file: each line is one ``write`` call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .records import RUN_RECORD, Rejection, read_records, record_path, to_json
+
+
+def repair_torn_tail(path: Path) -> None:
+    """Cuts a last line that has no newline (what a killed writer leaves)."""
+    if not path.exists():
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if data and not data.endswith(b"\n"):
+            handle.truncate(data.rfind(b"\n") + 1)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+class RecordWriter:
+    """Appends records of one kind, durably, one line per record."""
+
+    def __init__(self, run_dir: str | Path, kind: type):
+        self.path = record_path(run_dir, kind)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, record) -> None:
+        """Appends one line (one ``write`` call); `sync` makes it durable."""
+        os.write(self._fd, (to_json(record) + "\n").encode("utf-8"))
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def rejected_ids(run_dir: str | Path, stage: str) -> set[str]:
+    """Ids of the items a stage has already rejected (they count as done on resume)."""
+    return {r.item_id for r in read_records(run_dir, Rejection) if r.stage == stage}
+
+
+def item_seed(base_seed: int, *parts) -> int:
+    """A stable 31-bit seed for one item, independent of order, batching and process count."""
+    digest = hashlib.sha256(":".join(map(str, (base_seed, *parts))).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def read_run_record(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / RUN_RECORD
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def write_run_record(run_dir: str | Path, record: dict) -> None:
+    """Replaces ``run.json`` atomically (write a temporary file, then rename)."""
+    path = Path(run_dir) / RUN_RECORD
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,71 @@
+import pytest
+
+from dataset_builder.config import GenerationConfig, ModelConfig, load_config
+from dataset_builder.generate import main
+
+TINY = "configs/cultwin_tiny.yaml"
+
+
+def test_paper_config_has_the_paper_settings():
+    config = load_config("configs/cultwin_paper.yaml")
+    assert config.text_model.model == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert (config.text_model.temperature, config.text_model.max_new_tokens) == (0.7, 512)
+    assert config.reader is config.text_model  # one VLM for every language step
+    d = config.diffusion
+    assert (d.model, d.resolution, d.steps, d.guidance_scale) == (
+        "stabilityai/stable-diffusion-3.5-large-turbo",
+        512,
+        4,
+        0.0,
+    )
+    assert config.captions.per_concept == 10 and config.captions.pairs_per_twin is None
+
+
+def test_tiny_config_placeholders_and_overrides(tmp_path):
+    with pytest.raises(ValueError, match=r"uses \$\{models_dir\}; pass --models-dir"):
+        load_config(TINY)
+    config = load_config(
+        TINY, ["selection.limit=2", "captions.per_concept=3", "diffusion.steps=1"], {"models_dir": "m"}
+    )
+    assert config.diffusion.model == "m/diffusion" and config.quality.clip_model == "m/clip"
+    assert (config.selection.limit, config.captions.per_concept, config.diffusion.steps) == (2, 3, 1)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["source=sideways"], "source='sideways' is not valid"),
+        (["captions.per_concept=0"], "captions.per_concept=0 must be a number >= 1"),
+        (["diffusion.resolution=100"], "multiple of 8"),
+        (["selection.categories=[Food]"], "unknown \\['Food'\\]"),
+        (["selection.countries=[XX]"], "Unknown country code 'XX'"),
+        (["captions.mode=llm"], "needs text_model"),
+        (["quality.vlm_scores=true"], "need vision_model"),
+        (["quality.min_clip_score=20", "quality.clip_model=null"], "needs quality.clip_model"),
+        (["diffusion.sampler=ddim"], "unknown key"),
+        (["bogus"], "must look like section.key=value"),
+    ],
+)
+def test_bad_values_are_named(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(TINY, overrides, {"models_dir": "m"})
+
+
+def test_model_config_checks():
+    with pytest.raises(ValueError, match="needs base_url"):
+        ModelConfig("m", backend="openai")
+    with pytest.raises(ValueError, match="temperature=-1"):
+        ModelConfig("m", temperature=-1)
+    with pytest.raises(ValueError, match="needs task 'image-text-to-text'"):
+        GenerationConfig(text_model=ModelConfig("m", task="text-generation"))
+
+
+def test_cli_fails_clearly_before_loading_models(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--config", TINY, "--models-dir", str(tmp_path / "no-models"), "--output-dir", str(out), "--no-progress"]
+    assert main([*argv, "--set", f"curated_path={tmp_path / 'missing.jsonl'}"]) == 2
+    assert "missing.jsonl does not exist" in capsys.readouterr().err
+    assert main([*argv, "--stages", "concepts,paint"]) == 2
+    assert "unknown stage(s) ['paint']" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "nope.yaml"), "--output-dir", str(out)]) == 2
+    assert not (out / "images").exists()
