@@ -47,8 +47,13 @@ scores = classifier(Image.new("RGB", (32, 32), "red"), candidate_labels=["erhu",
 pairs = load_dataset("org/cultwin")
 concepts = load_dataset("org/cultwin", "concepts")
 snapshot_download("org/cultureclip")  # for the offline run of the card's snippets
+from peft import PeftModel
+
+base = CLIPModel.from_pretrained(os.environ["BASE_MODEL"])
+adapted = PeftModel.from_pretrained(base, "org/cultureclip", subfolder="adapter", revision=sha).merge_and_unload()
 print(json.dumps({
     "parameter_sum": sum(float(p.detach().double().sum()) for p in model.parameters()),
+    "base_plus_adapter_sum": sum(float(p.detach().double().sum()) for p in adapted.parameters()),
     "processor": type(processor).__name__,
     "labels": sorted(score["label"] for score in scores),
     "pairs": {split: list(pairs[split]["pair_id"]) for split in pairs},
@@ -149,6 +154,7 @@ def test_released_model_and_dataset_load_by_repo_id(
     user = tmp_path / "user"
     user.mkdir()
     env = {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1", "MODEL_SHA": model_sha}
+    env["BASE_MODEL"] = str(tiny_models["clip"])
 
     with olah_server(olah_cli, mirrors, tmp_path) as url:
         code = f"PROJECT_PACKAGES = {PROJECT_PACKAGES!r}\n{LOAD_THROUGH_THE_HUB}"
@@ -156,6 +162,9 @@ def test_released_model_and_dataset_load_by_repo_id(
 
     local = CLIPModel.from_pretrained(training_output / "merged")
     assert loaded["parameter_sum"] == pytest.approx(sum(float(p.detach().double().sum()) for p in local.parameters()))
+    base = CLIPModel.from_pretrained(tiny_models["clip"])
+    assert sum(float(p.detach().double().sum()) for p in base.parameters()) != pytest.approx(loaded["parameter_sum"])
+    assert loaded["base_plus_adapter_sum"] == pytest.approx(loaded["parameter_sum"])  # adapter/ = merged - base
     assert loaded["processor"] == "CLIPProcessor"
     assert loaded["labels"] == ["erhu", "guzheng"]
     local_cache = str(tmp_path / "datasets-cache")
