@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dataset_builder.validate_cli",
         "check a CulTwin release: schema, images, split leakage, duplicates, caption lengths",
     ),
+    "train": (
+        "trainer.train",
+        "fine-tune CLIP on CulTwin pairs (twin-aware loss, LoRA) and export a plain CLIPModel",
+    ),
     "evaluate": (
         "evaluation.cli",
         "score a CLIP model (and a baseline) on the cultural benchmarks, twin accuracy and zero-shot retention",

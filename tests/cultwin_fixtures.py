@@ -1,4 +1,5 @@
-"""A tiny but realistic generation run folder, written through the records contract."""
+"""CulTwin test data: a tiny but realistic generation run folder written through the records
+contract, and small in-memory ``pairs`` datasets with the release's features."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from dataset_builder.records import (
     record_path,
     to_json,
 )
+from trainer.synthetic import synthetic_pair_rows as pair_rows
 
 # (concept, country, category), twin (concept, country)
 TWINS = [
@@ -140,3 +142,15 @@ def kept_pair_count() -> int:
     per_twin = CAPTIONS_PER_CONCEPT * CAPTIONS_PER_CONCEPT
     # k01-c1 (twin t00's neg) and k13-c0 (twin t06's neg) each remove one row of 3 pairs.
     return len(TWINS) * per_twin - 2 * CAPTIONS_PER_CONCEPT
+
+
+def pairs_dataset(rows: list[dict] | None = None, **kwargs):
+    """A ``datasets.Dataset`` with the CulTwin ``pairs`` features (images as ``datasets.Image``)."""
+    from datasets import Dataset
+
+    from dataset_builder.cultwin import pairs_features
+
+    rows = pair_rows(**kwargs) if rows is None else rows
+    features = pairs_features()
+    columns = {name: [row[name] for row in rows] for name in features}
+    return Dataset.from_dict(columns, features=features)

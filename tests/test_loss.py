@@ -1,0 +1,146 @@
+"""CultureCLIPLoss against a hand computation of the published formulas, row by row."""
+
+import math
+
+import pytest
+import torch
+
+from modeling_cultureclip import CultureCLIPLoss
+from modeling_cultureclip.loss import LOSS_TYPES
+
+B, D, SCALE = 5, 8, 7.0
+
+
+def _features(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(B, D, generator=generator) for _ in range(6)]
+
+
+def _unit(x):
+    return [[v / math.sqrt(sum(c * c for c in row)) for v in row] for row in x.tolist()]
+
+
+def _dot(a, b):
+    return sum(x * y for x, y in zip(a, b))
+
+
+def _ce(logits, target, dropped=()):
+    kept = [value for j, value in enumerate(logits) if j == target or j not in dropped]
+    return -logits[target] + math.log(sum(math.exp(v) for v in kept))
+
+
+def _dropped(anchor_ids, column_ids, i):
+    if anchor_ids is None:
+        return set()
+    return {j for j, cid in enumerate(column_ids) if cid == anchor_ids[i]}
+
+
+def hand_clip(images, texts, ids=None):
+    images, texts = _unit(images), _unit(texts)
+    per_text = [
+        _ce([SCALE * _dot(t, im) for im in images], i, _dropped(ids, ids or [], i)) for i, t in enumerate(texts)
+    ]
+    per_image = [
+        _ce([SCALE * _dot(im, t) for t in texts], i, _dropped(ids, ids or [], i)) for i, im in enumerate(images)
+    ]
+    return (sum(per_text) / B + sum(per_image) / B) / 2
+
+
+def hand_negclip(images, texts, hard, ids=None, hard_ids=None):
+    images, texts, hard = _unit(images), _unit(texts), _unit(hard)
+    columns = texts + hard
+    column_ids = (ids + hard_ids) if ids else None
+    i2t = [_ce([SCALE * _dot(im, t) for t in columns], i, _dropped(ids, column_ids, i)) for i, im in enumerate(images)]
+    t2i = [_ce([SCALE * _dot(t, im) for im in images], i, _dropped(ids, ids or [], i)) for i, t in enumerate(texts)]
+    return (sum(i2t) / B + sum(t2i) / B) / 2
+
+
+def hand_loss(loss_type, features, lambdas=(0.7, 0.3), ids=(None, None)):
+    i_pos, i_neg, c_pos, c_neg, k_pos, k_neg = features
+    pos_ids, neg_ids = ids
+    caption_kind, concept_kind = LOSS_TYPES[loss_type]
+    terms = {}
+    if caption_kind == "pos_clip":
+        terms["caption_loss"] = hand_clip(i_pos, c_pos)
+    elif caption_kind == "clip":
+        terms["caption_loss"] = hand_clip(i_pos, c_pos) + hand_clip(i_neg, c_neg)
+    elif caption_kind == "negclip":
+        terms["caption_loss"] = hand_negclip(i_pos, c_pos, c_neg) + hand_negclip(i_neg, c_neg, c_pos)
+    if concept_kind == "clip":
+        terms["concept_loss"] = hand_clip(i_pos, k_pos, pos_ids) + hand_clip(i_neg, k_neg, neg_ids)
+    elif concept_kind == "negclip":
+        terms["concept_loss"] = hand_negclip(i_pos, k_pos, k_neg, pos_ids, neg_ids) + hand_negclip(
+            i_neg, k_neg, k_pos, neg_ids, pos_ids
+        )
+    if len(terms) == 2:
+        terms["loss"] = lambdas[0] * terms["caption_loss"] + lambdas[1] * terms["concept_loss"]
+    else:
+        terms["loss"] = next(iter(terms.values()))
+    return terms
+
+
+@pytest.mark.parametrize("loss_type", sorted(LOSS_TYPES))
+def test_each_variant_matches_the_hand_computation_without_mask(loss_type):
+    features = _features()
+    loss = CultureCLIPLoss(loss_type, mask_duplicate_concepts=False)
+    out = loss(*features, logit_scale=torch.tensor(SCALE))
+    expected = hand_loss(loss_type, features)
+    assert set(out) == set(expected)
+    for name, value in expected.items():
+        assert out[name].item() == pytest.approx(value, rel=1e-5), name
+
+
+@pytest.mark.parametrize("loss_type", ["cultureclip", "caption_concept_clip", "caption_concept_neg"])
+def test_duplicate_concepts_are_not_each_others_negatives(loss_type):
+    features = _features(1)
+    # Rows 0-2 share a concept pair (A, A'); row 3's twin is concept A itself.
+    pos_ids, neg_ids = [1, 1, 1, 2, 3], [11, 11, 11, 1, 13]
+    loss = CultureCLIPLoss(loss_type, lambda_caption=0.4, lambda_concept=0.6)
+    out = loss(*features, torch.tensor(SCALE), torch.tensor(pos_ids), torch.tensor(neg_ids))
+    expected = hand_loss(loss_type, features, (0.4, 0.6), (pos_ids, neg_ids))
+    assert out["concept_loss"].item() == pytest.approx(expected["concept_loss"], rel=1e-5)
+    assert out["loss"].item() == pytest.approx(expected["loss"], rel=1e-5)
+    unmasked = CultureCLIPLoss(loss_type, mask_duplicate_concepts=False)(*features, torch.tensor(SCALE))
+    assert unmasked["concept_loss"].item() > out["concept_loss"].item()
+
+
+def test_unique_concepts_make_the_mask_a_no_op():
+    features = _features(2)
+    ids = torch.arange(B), torch.arange(B) + 100
+    masked = CultureCLIPLoss()(*features, torch.tensor(SCALE), *ids)
+    plain = CultureCLIPLoss(mask_duplicate_concepts=False)(*features, torch.tensor(SCALE))
+    torch.testing.assert_close(masked["loss"], plain["loss"])
+
+
+def test_clip_equals_transformers_clip_loss(tiny_models):
+    from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
+
+    model = CLIPModel.from_pretrained(tiny_models["clip"]).eval()
+    processor = CLIPProcessor.from_pretrained(tiny_models["clip"])
+    texts = ["a red dumpling", "a bowed string instrument", "a wrap garment"]
+    images = [Image.new("RGB", (32, 32), colour) for colour in ("red", "green", "blue")]
+    inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        reference = model(**inputs, return_loss=True).loss
+        image = model.get_image_features(pixel_values=inputs["pixel_values"]).pooler_output
+        text = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        text = text.pooler_output
+        ours = CultureCLIPLoss("clip")(image, image, text, text, None, None, model.logit_scale.exp())
+    torch.testing.assert_close(ours["loss"], reference)
+
+
+def test_gradients_reach_every_input_and_the_scale():
+    features = [x.requires_grad_() for x in _features(3)]
+    scale = torch.tensor(SCALE, requires_grad=True)
+    CultureCLIPLoss()(*features, scale, torch.arange(B), torch.arange(B) + B)["loss"].backward()
+    assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in [*features, scale])
+
+
+def test_bad_arguments_say_how_to_fix_them():
+    with pytest.raises(ValueError, match="loss_type 'negclip'"):
+        CultureCLIPLoss("negclip")
+    with pytest.raises(ValueError, match="pos_concept_ids and neg_concept_ids"):
+        CultureCLIPLoss()(*_features(), torch.tensor(SCALE))
+    with pytest.raises(ValueError, match="needs pos_concept_embeds"):
+        CultureCLIPLoss("concept_clip")(*_features()[:4], None, None, torch.tensor(SCALE))

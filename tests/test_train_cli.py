@@ -1,0 +1,93 @@
+"""``cultureclip train``: config file + overrides, the run folder, and a merged model that loads cleanly."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from cultwin_fixtures import pairs_dataset
+
+from cultureclip.cli import main
+from trainer.train import parse_args
+
+ROOT = Path(__file__).parents[1]
+
+# Loads the merged folder in a fresh interpreter and reports warnings, transformers log records and
+# whether peft got imported.
+LOAD_CHECK = textwrap.dedent(
+    """
+    import io, json, logging, sys, warnings
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_warning()
+    stream = io.StringIO()
+    logging.getLogger("transformers").addHandler(logging.StreamHandler(stream))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from PIL import Image
+        from transformers import CLIPModel, pipeline
+
+        CLIPModel.from_pretrained(sys.argv[1])
+        classify = pipeline("zero-shot-image-classification", model=sys.argv[1])
+        scores = classify(Image.new("RGB", (40, 40), "red"), candidate_labels=["concept 0", "twin 0"])
+    print(json.dumps({"warnings": [str(w.message) for w in caught], "log": stream.getvalue(),
+                      "peft": "peft" in sys.modules, "labels": sorted(s["label"] for s in scores)}))
+    """
+)
+
+
+@pytest.fixture
+def cultwin_folder(tmp_path):
+    folder = tmp_path / "cultwin"
+    (folder / "data").mkdir(parents=True)
+    pairs_dataset().to_parquet(folder / "data" / "train-00000-of-00001.parquet")
+    return folder
+
+
+def test_train_command_writes_merged_adapter_and_record(tiny_models, cultwin_folder, tmp_path):
+    output_dir = tmp_path / "run"
+    argv = ["train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--dataset", str(cultwin_folder)]
+    argv += ["--base_model", str(tiny_models["clip"]), "--output_dir", str(output_dir), "--max_steps", "2"]
+    argv += ["--eval_split", "train", "--disable_tqdm", "true"]
+    assert main(argv) == 0
+
+    record = json.loads((output_dir / "training_record.json").read_text())
+    assert record["base_model"] == str(tiny_models["clip"])
+    assert record["dataset"]["id"] == str(cultwin_folder.resolve())
+    assert record["dataset"]["train_rows"] == 12 and record["dataset"]["fingerprint"]
+    training = record["training"]
+    assert training["loss_type"] == "cultureclip" and training["lambda_caption"] == 0.7
+    assert training["max_steps"] == 2 and training["lora_target_modules"] == ["q_proj", "v_proj"]
+    assert training["effective_batch_size"] == 8 and training["world_size"] == 1
+    assert {"train_loss", "eval_loss", "eval_twin_accuracy"} <= set(record["metrics"])
+    assert record["libraries"]["transformers"]
+    assert (output_dir / "adapter" / "adapter_config.json").is_file()
+
+    merged = output_dir / "merged"
+    assert (merged / "model.safetensors").is_file()
+    check = subprocess.run(
+        [sys.executable, "-c", LOAD_CHECK, str(merged)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert check.returncode == 0, check.stderr
+    loaded = json.loads(check.stdout.strip().splitlines()[-1])
+    assert loaded == {"warnings": [], "log": "", "peft": False, "labels": ["concept 0", "twin 0"]}
+
+
+def test_command_line_overrides_the_config_file(tmp_path):
+    config, data = parse_args(["--config", str(ROOT / "configs" / "paper_vitb32.yaml"), "--lora_r", "8"])
+    assert (config.lora_r, config.lora_alpha, config.lambda_caption) == (8, 16, 0.7)
+    assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (128, 16)
+    assert (config.learning_rate, config.warmup_steps, config.weight_decay, config.seed) == (1e-5, 100, 0.1, 42)
+    assert data.base_model == "openai/clip-vit-base-patch32"
+
+
+def test_unknown_config_keys_and_missing_data_fail_clearly(tmp_path, tiny_models):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lora_rank: 4\n")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['lora_rank'\]"):
+        parse_args(["--config", str(bad)])
+    argv = ["--config", str(ROOT / "configs" / "tiny.yaml"), "--base_model", str(tiny_models["clip"])]
+    with pytest.raises(ValueError, match="No training data: pass --dataset"):
+        main(["train", *argv, "--output_dir", str(tmp_path / "run")])

@@ -1,0 +1,121 @@
+"""`DataCollatorForCulTwin`: CulTwin caption-pair rows into one batch for one vision and one text forward."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+IMAGE_COLUMNS = ("pos_image", "neg_image")
+TEXT_COLUMNS = ("pos_caption", "neg_caption", "pos_concept", "neg_concept")
+
+
+class InvalidRowError(ValueError):
+    """A CulTwin row with a missing or undecodable image, or an empty caption or concept name."""
+
+
+def row_problem(row: dict[str, Any]) -> str | None:
+    """What is wrong with a CulTwin row (``None`` when it can be trained on).
+
+    Images may be PIL images or undecoded ``{"bytes", "path"}`` dicts (``datasets.Image(decode=False)``);
+    undecoded ones are checked with ``PIL.Image.verify``, which reads the whole file structure
+    without decoding pixels.
+    """
+    from PIL import Image
+
+    for column in IMAGE_COLUMNS:
+        image = row.get(column)
+        if isinstance(image, Image.Image):
+            continue
+        if image is None or not (image.get("bytes") or image.get("path")):
+            return f"{column} is missing"
+        try:
+            with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as opened:
+                opened.verify()
+        except Exception as error:  # PIL raises many types for a broken file
+            return f"{column} cannot be decoded ({type(error).__name__}: {error})"
+    for column in TEXT_COLUMNS:
+        text = row.get(column)
+        if not isinstance(text, str) or not text.strip():
+            return f"{column} is empty"
+    return None
+
+
+def describe_row(row: dict[str, Any], index: int | None = None) -> str:
+    """``row 12 (pair_id 'p-000012')``: how errors name a row."""
+    where = f"row {index}" if index is not None else "row"
+    return f"{where} (pair_id {row['pair_id']!r})" if row.get("pair_id") else where
+
+
+def stable_id(text: str) -> int:
+    """A 63-bit id of a string that is the same in every process (unlike ``hash``), for the duplicate mask."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little") >> 1
+
+
+@dataclass
+class DataCollatorForCulTwin:
+    """Collate CulTwin ``pairs`` rows for `CultureCLIPTrainer`.
+
+    Reads ``pos_image, neg_image, pos_caption, neg_caption, pos_concept, neg_concept`` and the
+    optional ``pos_concept_id, neg_concept_id``; other columns are ignored. Every distinct string
+    among the captions and concept names of the batch is tokenized once, padded to the longest
+    (not to 77 tokens), and each row points at its texts by index.
+
+    Args:
+        processor: a ``CLIPProcessor`` (tokenizer + image processor).
+
+    Returns (from `__call__`): a dict of tensors:
+        ``pixel_values`` ``(2B, 3, H, W)``: the B positive images, then the B twin images;
+        ``input_ids``, ``attention_mask`` ``(U, L)``: the U distinct texts;
+        ``pos_caption_index``, ``neg_caption_index``, ``pos_concept_index``, ``neg_concept_index``
+        ``(B,)``: row -> text index; ``pos_concept_ids``, ``neg_concept_ids`` ``(B,)``: stable ids of
+        the concepts (from ``*_concept_id`` when present, else from the name), equal for the same concept.
+
+    Raises:
+        InvalidRowError: a row has a missing/undecodable image or an empty text; the message names
+            the row. (``cultureclip train --drop_invalid_rows`` removes such rows before training.)
+    """
+
+    processor: Any
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        for row in rows:
+            problem = row_problem(row)
+            if problem:
+                raise InvalidRowError(
+                    f"CulTwin {describe_row(row)}: {problem}. Fix the data, or drop such rows before training "
+                    "(CultureCLIPConfig.drop_invalid_rows=True)."
+                )
+        texts: dict[str, int] = {}
+        indices = {column: [texts.setdefault(row[column], len(texts)) for row in rows] for column in TEXT_COLUMNS}
+        tokens = self.processor.tokenizer(list(texts), padding="longest", truncation=True, return_tensors="pt")
+        images = [_as_pil(row[column]) for column in IMAGE_COLUMNS for row in rows]
+        pixel_values = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        batch = {
+            "pixel_values": pixel_values,
+            "input_ids": tokens["input_ids"],
+            "attention_mask": tokens["attention_mask"],
+            **{f"{column}_index": torch.tensor(index) for column, index in indices.items()},
+        }
+        for side in ("pos", "neg"):
+            keys = [_concept_key(row, side) for row in rows]
+            batch[f"{side}_concept_ids"] = torch.tensor([stable_id(key) for key in keys])
+        return batch
+
+
+def _concept_key(row: dict[str, Any], side: str) -> str:
+    concept_id = row.get(f"{side}_concept_id")
+    return f"id:{concept_id}" if concept_id else f"name:{row[f'{side}_concept']}"
+
+
+def _as_pil(image):
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    source = io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]
+    with Image.open(source) as opened:
+        return opened.convert("RGB")

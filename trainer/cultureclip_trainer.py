@@ -1,0 +1,151 @@
+"""`CultureCLIPTrainer`: a ``transformers.Trainer`` that optimises `CultureCLIPLoss` on CulTwin batches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+from transformers import CLIPModel, CLIPProcessor, Trainer, set_seed
+
+from modeling_cultureclip.loss import CultureCLIPLoss
+
+from .collator import DataCollatorForCulTwin
+from .config import CultureCLIPConfig
+from .lora import clip_model, prepare_model
+
+
+class CultureCLIPTrainer(Trainer):
+    """Fine-tune CLIP on CulTwin caption pairs with the twin as hard negative.
+
+    Each step runs ONE vision forward over the ``[positive; twin]`` images and ONE text forward
+    over the batch's distinct captions and concept names (see `DataCollatorForCulTwin`), then
+    `CultureCLIPLoss`. Training logs carry each loss term; evaluation reports ``eval_loss``, the
+    terms, ``eval_image_text_accuracy`` (each image picks its own caption among the batch's
+    captions) and ``eval_twin_accuracy`` (each image scores its own caption above its twin's).
+
+    Args:
+        model: a ``CLIPModel``, or a Hub id / local path of one. Unless it is already a
+            ``PeftModel``, it is prepared with `prepare_model` (LoRA or full fine-tuning per ``args``).
+        args: the `CultureCLIPConfig`.
+        processing_class: the ``CLIPProcessor``; loaded from ``model`` when that is a string.
+        data_collator: defaults to ``DataCollatorForCulTwin(processing_class)``.
+        **kwargs: passed to ``transformers.Trainer`` (``train_dataset``, ``eval_dataset``, callbacks...).
+    """
+
+    # The loss is a per-batch mean (contrastive terms do not sum over items), so the Trainer divides
+    # it by the accumulation steps; ``num_items_in_batch`` is not meaningful for it.
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        model: CLIPModel | str,
+        args: CultureCLIPConfig,
+        processing_class: CLIPProcessor | None = None,
+        data_collator: DataCollatorForCulTwin | None = None,
+        **kwargs,
+    ):
+        if not isinstance(args, CultureCLIPConfig):
+            raise TypeError(f"args must be a CultureCLIPConfig, got {type(args).__name__}.")
+        if isinstance(model, str):
+            processing_class = processing_class or CLIPProcessor.from_pretrained(model)
+            model = CLIPModel.from_pretrained(model)
+        if processing_class is None:
+            raise ValueError("Pass processing_class (the CLIPProcessor of the model).")
+        from peft import PeftModel
+
+        if not isinstance(model, PeftModel):
+            set_seed(args.seed)  # the adapters' initialisation is part of the run's reproducibility
+            model = prepare_model(model, args)
+        self.loss_fn = CultureCLIPLoss(
+            loss_type=args.loss_type,
+            lambda_caption=args.lambda_caption,
+            lambda_concept=args.lambda_concept,
+            mask_duplicate_concepts=args.mask_duplicate_concepts,
+            gather_across_devices=args.gather_across_devices,
+        )
+        self._stored_metrics: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
+        super().__init__(
+            model=model,
+            args=args,
+            processing_class=processing_class,
+            data_collator=data_collator or DataCollatorForCulTwin(processing_class),
+            **kwargs,
+        )
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        embeds = embed_batch(model, inputs)
+        terms = self.loss_fn(
+            **embeds,
+            logit_scale=clip_model(self.accelerator.unwrap_model(model)).logit_scale.exp(),
+            pos_concept_ids=inputs["pos_concept_ids"],
+            neg_concept_ids=inputs["neg_concept_ids"],
+        )
+        if model.training:
+            self._store({name: value for name, value in terms.items() if name != "loss"}, "train")
+        return (terms["loss"], {**terms, **embeds}) if return_outputs else terms["loss"]
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+        self._store({name: outputs[name] for name in outputs if name.endswith("_loss") and name != "loss"}, "eval")
+        self._store(retrieval_accuracies(outputs, inputs), "eval")
+        return loss.detach(), None, None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        split = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None
+        if split is not None and self._stored_metrics[split]:
+            prefix = "eval_" if split == "eval" else ""
+            for name, values in self._stored_metrics.pop(split).items():
+                mean = self.accelerator.reduce(torch.stack(values).mean(), reduction="mean")
+                logs[f"{prefix}{name}"] = round(mean.item(), 4)
+        super().log(logs, start_time)
+
+    def _store(self, metrics: dict[str, torch.Tensor], split: str) -> None:
+        for name, value in metrics.items():
+            self._stored_metrics[split][name].append(value.detach().float())
+
+
+_TEXTS = ("pos_caption", "neg_caption", "pos_concept", "neg_concept")
+
+
+def embed_batch(model, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """One vision forward and one text forward over a `DataCollatorForCulTwin` batch.
+
+    Returns the six per-row embeddings the loss takes (``pos_image_embeds`` ... ``neg_concept_embeds``,
+    each ``(B, D)``); each distinct text was encoded once and is indexed back to its rows.
+    """
+    # Calling the model itself (not get_*_features) keeps DDP's forward hooks in the loop.
+    outputs = model(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        pixel_values=inputs["pixel_values"],
+        return_dict=True,
+    )
+    pos_images, neg_images = outputs.image_embeds.chunk(2)
+    return {
+        "pos_image_embeds": pos_images,
+        "neg_image_embeds": neg_images,
+        **{f"{name}_embeds": outputs.text_embeds[inputs[f"{name}_index"]] for name in _TEXTS},
+    }
+
+
+def retrieval_accuracies(outputs: dict[str, torch.Tensor], inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Image->text and twin accuracy of a batch (0-dim tensors; no host sync).
+
+    ``image_text_accuracy``: each of the 2B images (positives and twins) ranks its own caption first
+    among the batch's distinct captions. ``twin_accuracy``: each image scores its own caption above
+    its twin's caption.
+    """
+    normalize = torch.nn.functional.normalize
+    images = normalize(torch.cat([outputs["pos_image_embeds"], outputs["neg_image_embeds"]]), dim=-1)
+    captions = normalize(torch.cat([outputs["pos_caption_embeds"], outputs["neg_caption_embeds"]]), dim=-1)
+    own = torch.cat([inputs["pos_caption_index"], inputs["neg_caption_index"]])
+    predicted = own[(images @ captions.T).argmax(dim=-1)]  # equal captions are equal columns: compare texts
+    own_score = (images * captions).sum(-1)
+    twin_score = (images * captions.roll(len(images) // 2, dims=0)).sum(-1)
+    return {
+        "image_text_accuracy": (predicted == own).float().mean(),
+        "twin_accuracy": (own_score > twin_score).float().mean(),
+    }

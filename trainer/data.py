@@ -1,0 +1,95 @@
+"""The training data: CulTwin ``pairs`` from the Hub or a local folder, checked row by row before training."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .collator import IMAGE_COLUMNS, TEXT_COLUMNS, InvalidRowError, describe_row, row_problem
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataArguments:
+    """Where the model and the CulTwin pairs come from (the non-Trainer options of ``cultureclip train``).
+
+    Args:
+        base_model: Hub id or local path of the ``CLIPModel`` (and its processor) to fine-tune.
+        dataset: Hub id or local folder of CulTwin ``pairs`` data, as ``load_dataset`` takes it.
+        dataset_config: the dataset's config name (``None``: its default).
+        dataset_revision: a Hub revision (branch, tag or commit) to pin the data to.
+        train_split: split to train on.
+        eval_split: split to evaluate on during training (``None``: no evaluation).
+    """
+
+    base_model: str = field(
+        default="openai/clip-vit-base-patch32", metadata={"help": "Hub id or local path of the CLIPModel."}
+    )
+    dataset: str | None = field(default=None, metadata={"help": "Hub id or local folder of CulTwin pairs."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Config name of the dataset."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Hub revision of the dataset."})
+    train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split: str | None = field(default=None, metadata={"help": "Split to evaluate on (default: none)."})
+
+
+def load_split(args: DataArguments, split: str) -> Dataset:
+    """``load_dataset(args.dataset, args.dataset_config, split=split, revision=args.dataset_revision)``."""
+    from datasets import load_dataset
+
+    if not args.dataset:
+        raise ValueError(
+            "No training data: pass --dataset with a Hub id (e.g. org/cultwin) or a local folder of CulTwin pairs."
+        )
+    path = str(Path(args.dataset).resolve()) if Path(args.dataset).exists() else args.dataset
+    dataset = load_dataset(path, args.dataset_config, split=split, revision=args.dataset_revision)
+    missing = sorted(set(IMAGE_COLUMNS + TEXT_COLUMNS) - set(dataset.column_names))
+    if missing:
+        raise ValueError(
+            f"Dataset {args.dataset!r} (split {split!r}) lacks the CulTwin pair columns {missing}; "
+            "point --dataset at CulTwin 'pairs' data."
+        )
+    return dataset
+
+
+@dataclass
+class CheckedPairs:
+    """The rows that can be trained on, and how many were dropped."""
+
+    dataset: Dataset
+    dropped_rows: int
+
+
+def check_pairs(dataset: Dataset, drop_invalid_rows: bool = False) -> CheckedPairs:
+    """Find rows with a missing/undecodable image or an empty caption or concept name.
+
+    Images are checked undecoded (``PIL.Image.verify``), so this pass is much cheaper than training.
+
+    Raises:
+        InvalidRowError: when a row is invalid and ``drop_invalid_rows`` is False; the message names
+            the first such row and the number of invalid rows.
+    """
+    from datasets import Image
+
+    undecoded = dataset.select_columns(
+        [c for c in ("pair_id", *IMAGE_COLUMNS, *TEXT_COLUMNS) if c in dataset.column_names]
+    )
+    for column in IMAGE_COLUMNS:
+        undecoded = undecoded.cast_column(column, Image(decode=False))
+    bad = [(index, row, problem) for index, row in enumerate(undecoded) if (problem := row_problem(row))]
+    if not bad:
+        return CheckedPairs(dataset, 0)
+    if not drop_invalid_rows:
+        index, row, problem = bad[0]
+        raise InvalidRowError(
+            f"{len(bad)} invalid CulTwin row(s); the first is {describe_row(row, index)}: {problem}. Fix the "
+            "data, or set drop_invalid_rows=True (--drop_invalid_rows) to drop and count such rows."
+        )
+    logger.warning("Dropping %d invalid CulTwin rows (first: %s: %s).", len(bad), describe_row(bad[0][1]), bad[0][2])
+    invalid = {index for index, _, _ in bad}
+    return CheckedPairs(dataset.select([i for i in range(len(dataset)) if i not in invalid]), len(bad))

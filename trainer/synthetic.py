@@ -1,0 +1,67 @@
+"""Synthetic CulTwin pair rows: plumbing data for tests, benchmarks and offline demos (not for training a model)."""
+
+from __future__ import annotations
+
+import random
+
+WORDS = ("steamed", "carved", "woven", "painted", "festive", "lacquered", "embroidered", "glazed", "folded", "braided")
+PLACES = ("a night market", "a temple courtyard", "a family table", "a village square", "a museum shelf")
+
+
+def synthetic_pair_rows(
+    num_twins: int = 3, captions_per_concept: int = 2, image_size: int = 32, seed: int = 0, shuffle: bool = False
+) -> list[dict]:
+    """Rows in the CulTwin ``pairs`` schema, laid out like the real data.
+
+    Each twin pair has ``captions_per_concept`` captions (and one solid-colour image per caption) on
+    each side, and every positive caption is paired with every twin caption, so a twin group has
+    ``captions_per_concept ** 2`` rows (100 in CulTwin). Row ``pair_id`` is ``t{twin}-{i}-{j}``;
+    concepts are named ``concept {twin}`` and ``twin {twin}``, with ids ``pos-{twin}``/``neg-{twin}``.
+
+    Args:
+        num_twins: number of twin pairs.
+        captions_per_concept: captions (and images) per concept.
+        image_size: side of the square PIL images.
+        seed: seed of the caption words and image colours.
+        shuffle: shuffle the rows (as a training sampler would) instead of keeping group order.
+    """
+    from PIL import Image
+
+    from dataset_builder.records import CATEGORIES
+
+    rng = random.Random(seed)
+    rows = []
+    for twin in range(num_twins):
+        sides = {}
+        for side in ("pos", "neg"):
+            concept = f"{'concept' if side == 'pos' else 'twin'} {twin}"
+            captions = [
+                f"A {rng.choice(WORDS)} {concept} at {rng.choice(PLACES)} with {rng.choice(WORDS)} details, view {k}"
+                for k in range(captions_per_concept)
+            ]
+            colours = [tuple(rng.randrange(256) for _ in range(3)) for _ in captions]
+            sides[side] = (concept, captions, [Image.new("RGB", (image_size, image_size), c) for c in colours])
+        for i in range(captions_per_concept):
+            for j in range(captions_per_concept):
+                row = {"pair_id": f"t{twin}-{i}-{j}", "twin_id": f"t{twin}", "category": twin % len(CATEGORIES)}
+                for side, k in (("pos", i), ("neg", j)):
+                    concept, captions, images = sides[side]
+                    row |= {
+                        f"{side}_concept_id": f"{side}-{twin}",
+                        f"{side}_concept": concept,
+                        f"{side}_country": "JP" if side == "pos" else "CN",
+                        f"{side}_context": f"the cultural context of {concept}",
+                        f"{side}_visual_features": f"{rng.choice(WORDS)}, {rng.choice(WORDS)}",
+                        f"{side}_caption": captions[k],
+                        f"{side}_image": images[k],
+                        f"{side}_quality": {
+                            "authenticity": 4,
+                            "consistency": 4,
+                            "cultural_fidelity": 4,
+                            "clip_score": None,
+                        },
+                    }
+                rows.append(row)
+    if shuffle:
+        rng.shuffle(rows)
+    return rows
