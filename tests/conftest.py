@@ -14,11 +14,18 @@ def tiny_models(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def training_output(tiny_models, tmp_path_factory):
-    """A ``cultureclip train`` output folder (merged/, adapter/, training_record.json) on the tiny CLIP."""
-    from hub_fixtures import make_training_output
+def training_output(tiny_models, release_dir, tmp_path_factory):
+    """A ``cultureclip train`` run folder (merged/, adapter/, training_record.json): the tiny config,
+    two LoRA steps of the tiny CLIP on the CulTwin release."""
+    from pathlib import Path
 
-    return make_training_output(tmp_path_factory.mktemp("train"), tiny_models["clip"])
+    from cultureclip.cli import main
+
+    output_dir = tmp_path_factory.mktemp("train")
+    argv = ["train", "--config", str(Path(__file__).parents[1] / "configs" / "tiny.yaml"), "--max_steps", "2"]
+    argv += ["--dataset", str(release_dir), "--base_model", str(tiny_models["clip"]), "--output_dir", str(output_dir)]
+    assert main([*argv, "--disable_tqdm", "true"]) == 0
+    return output_dir
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,9 @@ from cultureclip.hub import (
 from evaluation import load_results
 
 SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
+# The run trained the local tiny CLIP on a local release folder; the card names Hub ids.
+IDS = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}
+CLI_IDS = ["--base-model-id", "org/tiny-clip", "--dataset-id", "org/cultwin"]
 
 
 class FakeHfApi:
@@ -73,7 +76,7 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     from huggingface_hub import ModelCard
     from transformers import CLIPModel
 
-    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir)
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir, **IDS)
     model_dir = release.model.path
     assert release.adapter is None and release.skipped == []
     assert {"README.md", "config.json", "model.safetensors", "processor_config.json", "training_record.json"} <= set(
@@ -90,7 +93,7 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     card = ModelCard.load(model_dir / "README.md")
     assert card.data.library_name == "transformers"
     assert card.data.pipeline_tag == "zero-shot-image-classification"
-    assert card.data.base_model == "openai/clip-vit-base-patch32"
+    assert card.data.base_model == "org/tiny-clip"
     assert card.data.datasets == ["org/cultwin"]
     assert "lora" in card.data.tags
     results = load_results(eval_dir)
@@ -105,11 +108,15 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
             f"({model['correct']}/{model['total']}) | {100 * base['accuracy']:.2f}% | "
             f"{100 * (model['accuracy'] - base['accuracy']):+.2f} |"
         ) in text
-    assert "| batch (per device x accumulation x devices) | 128 x 16 x 1 = 2048 |" in text
+    record = read_training_record(training_output)
+    assert "| batch (per device x accumulation x devices) | 8 x 1 x 1 = 8 |" in text  # configs/tiny.yaml
     assert "| LoRA rank / alpha / dropout | 4 / 16 / 0.1 |" in text
-    assert "100 rows (`datasets` fingerprint `0f1e2d3c4b5a6978`)" in text
-    assert "| epochs | 10 |" in text and "| eval_twin_accuracy | 0.625 |" in text
-    assert "Library versions: transformers 5.24.0, peft 0.21.0, torch 2.13.0." in text
+    assert "| training steps | 2 |" in text
+    assert (
+        f"{record['dataset']['train_rows']} rows (`datasets` fingerprint `{record['dataset']['fingerprint']}`)" in text
+    )
+    assert f"| train_loss | {record['metrics']['train_loss']} |" in text
+    assert f"transformers {record['libraries']['transformers']}" in text
     assert "![plots/summary.png](plots/summary.png)" in text
     assert 'CLIPModel.from_pretrained("org/cultureclip")' in text
     assert 'pipeline("zero-shot-image-classification", model="org/cultureclip")' in text
@@ -121,14 +128,19 @@ def test_adapter_in_its_own_repository(training_output, tmp_path):
     from huggingface_hub import ModelCard
 
     release = build_model_repo(
-        training_output, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
+        training_output,
+        "org/cultureclip",
+        tmp_path / "out",
+        adapter="repo",
+        adapter_repo_id="org/cultureclip-lora",
+        **IDS,
     )
     assert [folder.repo_id for folder in release.folders] == ["org/cultureclip-lora", "org/cultureclip"]
     assert not any(name.startswith("adapter/") for name in release.model.files)
     assert release.adapter.files == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
     adapter_card = ModelCard.load(release.adapter.path / "README.md")
     assert adapter_card.data.library_name == "peft"
-    assert adapter_card.data.base_model == "openai/clip-vit-base-patch32"
+    assert adapter_card.data.base_model == "org/tiny-clip"
     assert 'PeftModel.from_pretrained(base, "org/cultureclip-lora")' in adapter_card.text
     assert (
         "[`org/cultureclip-lora`](https://huggingface.co/org/cultureclip-lora)"
@@ -156,21 +168,23 @@ def test_missing_record_key_is_named(broken_checkpoint):
 
 def test_pickles_are_never_published(broken_checkpoint, tmp_path):
     (broken_checkpoint / "merged" / "training_args.bin").write_bytes(b"pickle")
-    release = build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "out")
+    release = build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "out", **IDS)
     assert release.skipped == ["merged/training_args.bin"]
     assert "training_args.bin" not in release.model.files
     (broken_checkpoint / "merged" / "model.safetensors").unlink()
     with pytest.raises(ValueError, match="no .safetensors weights"):
-        build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "again")
+        build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "again", **IDS)
 
 
 def test_checkpoint_problems_are_explained(broken_checkpoint, tmp_path):
-    with pytest.raises(ValueError, match="Pass --base-model-id org/name"):
-        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", base_model_id=str(broken_checkpoint))
+    with pytest.raises(ValueError, match="is a local path, not a Hub repo id(.|\n)*Pass --base-model-id org/name"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a")
+    with pytest.raises(ValueError, match="Pass --dataset-id org/name"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", base_model_id="org/tiny-clip")
     assert not (tmp_path / "a").exists()  # nothing is written before the inputs are known to be good
     (broken_checkpoint / "merged" / "processor_config.json").unlink()
     with pytest.raises(FileNotFoundError, match="save the CLIPProcessor"):
-        build_model_repo(broken_checkpoint, "org/x", tmp_path / "b")
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "b", **IDS)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         build_model_repo(tmp_path / "nowhere", "org/x", tmp_path / "c")
 
@@ -183,8 +197,8 @@ def test_full_fine_tuning_publishes_without_adapter(broken_checkpoint, tmp_path)
     record["training"].update(finetuning="full", max_steps=500)
     (broken_checkpoint / "training_record.json").write_text(json.dumps(record))
     with pytest.raises(FileNotFoundError, match="--adapter none"):
-        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a")
-    release = build_model_repo(broken_checkpoint, "org/x", tmp_path / "b", adapter="none")
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", **IDS)
+    release = build_model_repo(broken_checkpoint, "org/x", tmp_path / "b", adapter="none", **IDS)
     assert not any(name.startswith("adapter") for name in release.model.files)
     card = ModelCard.load(release.model.path / "README.md")
     assert "lora" not in card.data.tags
@@ -197,8 +211,8 @@ def test_output_folder_is_never_clobbered_silently(training_output, tmp_path):
     (out / "model").mkdir(parents=True)
     (out / "model" / "stale.txt").write_text("old")
     with pytest.raises(FileExistsError, match="--overwrite"):
-        build_model_repo(training_output, "org/x", out)
-    release = build_model_repo(training_output, "org/x", out, overwrite=True)
+        build_model_repo(training_output, "org/x", out, **IDS)
+    release = build_model_repo(training_output, "org/x", out, overwrite=True, **IDS)
     assert "stale.txt" not in release.model.files
 
 
@@ -233,7 +247,12 @@ def test_push_is_one_commit_with_the_options(fake_api, release_dir, tokenizer):
 
 def test_push_model_pushes_adapter_repo_then_model(fake_api, training_output, tmp_path):
     results = push_model_to_hub(
-        training_output, "org/cultureclip", tmp_path / "out", adapter="repo", adapter_repo_id="org/cultureclip-lora"
+        training_output,
+        "org/cultureclip",
+        tmp_path / "out",
+        adapter="repo",
+        adapter_repo_id="org/cultureclip-lora",
+        **IDS,
     )
     uploads = [call for call in fake_api.calls if call[0] == "upload_folder"]
     assert [call[1] for call in uploads] == ["org/cultureclip-lora", "org/cultureclip"]
@@ -253,7 +272,7 @@ def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, relea
 
 def test_cli_dry_run_uploads_nothing(fake_api, training_output, eval_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip"]
+    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
     assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out
     files = [p for p in (out / "model").rglob("*") if p.is_file()]
@@ -267,7 +286,8 @@ def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
     fake_api, training_output, tmp_path, capsys, monkeypatch
 ):
     out = tmp_path / "out"
-    argv = ["model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", "--output-dir", str(out)]
+    argv = ["model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
+    argv += ["--output-dir", str(out)]
     monkeypatch.setattr(fake_api, "fail", True)  # every HfApi() the command makes fails its commit
     assert cli(["publish", *argv]) == 1
     captured = capsys.readouterr()
@@ -318,6 +338,6 @@ def test_results_without_a_baseline(training_output, eval_dir, tmp_path):
     for row in summary["rows"]:
         row.update(baseline=None, delta=None)
     (evals / "summary.json").write_text(json.dumps(summary))
-    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals)
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals, **IDS)
     text = (release.model.path / "README.md").read_text()
     assert text.count("| not evaluated |  |") == 2

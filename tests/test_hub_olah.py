@@ -49,11 +49,18 @@ concepts = load_dataset("org/cultwin", "concepts")
 snapshot_download("org/cultureclip")  # for the offline run of the card's snippets
 from peft import PeftModel
 
+def max_difference(a, b):
+    b = b.state_dict()
+    return max(float((value - b[name]).abs().max()) for name, value in a.state_dict().items())
+
+
 base = CLIPModel.from_pretrained(os.environ["BASE_MODEL"])
+base_vs_model = max_difference(base, model)  # before merging, which changes base in place
 adapted = PeftModel.from_pretrained(base, "org/cultureclip", subfolder="adapter", revision=sha).merge_and_unload()
 print(json.dumps({
     "parameter_sum": sum(float(p.detach().double().sum()) for p in model.parameters()),
-    "base_plus_adapter_sum": sum(float(p.detach().double().sum()) for p in adapted.parameters()),
+    "adapter_vs_model": max_difference(adapted, model),
+    "base_vs_model": base_vs_model,
     "processor": type(processor).__name__,
     "labels": sorted(score["label"] for score in scores),
     "pairs": {split: list(pairs[split]["pair_id"]) for split in pairs},
@@ -146,7 +153,8 @@ def test_released_model_and_dataset_load_by_repo_id(
     from PIL import Image
     from transformers import CLIPModel
 
-    model = build_model_repo(training_output, "org/cultureclip", tmp_path / "build", eval_dir=eval_dir).model
+    ids = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}  # training used local folders
+    model = build_model_repo(training_output, "org/cultureclip", tmp_path / "build", eval_dir=eval_dir, **ids).model
     dataset = build_dataset_repo(release_dir, "org/cultwin", tokenizer=str(tiny_models["clip"]))
     mirrors = tmp_path / "mirrors"
     model_sha = serve_as_git(model.path, mirrors / "models" / "org" / "cultureclip")
@@ -162,9 +170,8 @@ def test_released_model_and_dataset_load_by_repo_id(
 
     local = CLIPModel.from_pretrained(training_output / "merged")
     assert loaded["parameter_sum"] == pytest.approx(sum(float(p.detach().double().sum()) for p in local.parameters()))
-    base = CLIPModel.from_pretrained(tiny_models["clip"])
-    assert sum(float(p.detach().double().sum()) for p in base.parameters()) != pytest.approx(loaded["parameter_sum"])
-    assert loaded["base_plus_adapter_sum"] == pytest.approx(loaded["parameter_sum"])  # adapter/ = merged - base
+    # The adapter/ subfolder is the published update: base + adapter = the published weights.
+    assert loaded["adapter_vs_model"] < 1e-5 < 1e-4 < loaded["base_vs_model"]
     assert loaded["processor"] == "CLIPProcessor"
     assert loaded["labels"] == ["erhu", "guzheng"]
     local_cache = str(tmp_path / "datasets-cache")
@@ -173,7 +180,7 @@ def test_released_model_and_dataset_load_by_repo_id(
     assert loaded["pairs"] == {split: list(pairs[split]["pair_id"]) for split in pairs}
     assert loaded["first_image"] == hashlib.sha256(pairs["train"][0]["pos_image"].tobytes()).hexdigest()
     assert loaded["concepts"] == {split: concepts[split].num_rows for split in concepts}
-    assert loaded["model_card"] == ["zero-shot-image-classification", "openai/clip-vit-base-patch32"]
+    assert loaded["model_card"] == ["zero-shot-image-classification", "org/tiny-clip"]
     assert loaded["dataset_card"] == ["pairs", "concepts"]
     assert loaded["project_modules"] == []
 
