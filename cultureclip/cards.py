@@ -7,7 +7,7 @@ run's files, never typed by hand.
 
 The training record (``training_record.json`` in a training output folder, written by
 `trainer.export.training_record`) must hold the keys of `RECORD_KEYS`, ``dataset.<DATASET_KEYS>``
-and ``training.<TRAINING_KEYS>``; a missing key is an error that names it.
+and ``training.<trainer.export.RECORD_FIELDS>``; a missing key is an error that names it.
 """
 
 from __future__ import annotations
@@ -26,34 +26,10 @@ if TYPE_CHECKING:
 TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_card.md"
 PAPER_URL = "https://arxiv.org/abs/2507.06210"
 
-# The keys of training_record.json the card reads (written by `trainer.export.training_record`).
+# The keys of training_record.json (written by `trainer.export.training_record`) the card reads;
+# ``training`` must also hold every field of `trainer.export.RECORD_FIELDS`.
 RECORD_KEYS = ("base_model", "dataset", "training", "metrics", "libraries")
 DATASET_KEYS = ("id", "config", "split", "revision", "fingerprint", "train_rows")
-TRAINING_KEYS = (
-    "loss_type",
-    "lambda_caption",
-    "lambda_concept",
-    "mask_duplicate_concepts",
-    "finetuning",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target_modules",
-    "lora_layers",
-    "lora_towers",
-    "train_logit_scale",
-    "learning_rate",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "weight_decay",
-    "num_train_epochs",
-    "max_steps",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "world_size",
-    "effective_batch_size",
-    "seed",
-)
 
 # The Hub's repo id grammar: "name" or "namespace/name", letters, digits, "-", "_", ".".
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
@@ -99,10 +75,12 @@ def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
             f"{path} does not exist: --checkpoint must be the output folder of `cultureclip train` "
             "(with merged/, adapter/ and training_record.json)."
         )
+    from trainer.export import RECORD_FIELDS
+
     record = json.loads(path.read_text())
     _require(record, RECORD_KEYS, path, "")
     _require(record["dataset"], DATASET_KEYS, path, "dataset.")
-    _require(record["training"], TRAINING_KEYS, path, "training.")
+    _require(record["training"], (*RECORD_FIELDS, "world_size", "effective_batch_size"), path, "training.")
     return record
 
 
@@ -113,7 +91,7 @@ def _require(mapping: Any, keys, path: Path, prefix: str) -> None:
     if missing:
         raise ValueError(
             f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys "
-            "(see RECORD_KEYS, DATASET_KEYS, TRAINING_KEYS in cultureclip.cards). Re-run training with this version, "
+            "(see RECORD_KEYS and DATASET_KEYS in cultureclip.cards, RECORD_FIELDS in trainer.export). Re-run training with this version, "
             "or add them to the record."
         )
 
