@@ -214,7 +214,8 @@ def push_to_hub(
 
     Args:
         folder: a `RepoFolder` from `build_model_repo` / `build_dataset_repo`.
-        private: create the repository private (an existing repository keeps its visibility).
+        private: create the repository private (otherwise the account's default; an existing
+            repository keeps its visibility).
         revision: the branch to commit to (created from ``main`` if missing); default ``main``.
         create_pr: open a pull request with the commit instead of committing to the branch.
         commit_message: the commit title; default "Upload <name> with cultureclip".
@@ -230,7 +231,8 @@ def push_to_hub(
     retry = f"hf upload {folder.repo_id} {folder.path} . --repo-type {folder.repo_type}"
     retry += (f" --revision {revision}" if revision else "") + (" --create-pr" if create_pr else "")
     try:
-        api.create_repo(folder.repo_id, repo_type=folder.repo_type, private=private, exist_ok=True)
+        # private=None leaves a new repository to the account's default visibility.
+        api.create_repo(folder.repo_id, repo_type=folder.repo_type, private=private or None, exist_ok=True)
         if revision is not None and revision != "main":
             api.create_branch(folder.repo_id, branch=revision, repo_type=folder.repo_type, exist_ok=True)
         info = api.upload_folder(
