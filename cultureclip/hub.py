@@ -7,12 +7,20 @@ Building and uploading are separate steps, so a release can be inspected before 
   and optionally an evaluation folder -> a model repository folder: the merged ``CLIPModel`` and
   processor, the LoRA adapter (in ``adapter/`` or in a folder of its own for a second repository),
   the rendered model card and the result plots. Safetensors only.
-- `build_dataset_repo`: checks a CulTwin release folder (Parquet + ``README.md`` with ``configs:``);
+- `build_dataset_repo`: validates a CulTwin release folder (`dataset_builder.validate_release`);
   it is uploaded as built.
 - `push_to_hub`: one folder -> one commit. `push_model_to_hub` and `push_dataset_to_hub` build and push.
 
 The token is whatever ``huggingface_hub`` finds (``HF_TOKEN`` or ``hf auth login``); this module
 never reads, prints or writes it.
+
+Example (a run trained from local folders names the Hub ids its card should cite)::
+
+    release = build_model_repo("runs/train", "org/cultureclip", "hub-release", eval_dir="runs/eval",
+                               base_model_id="openai/clip-vit-base-patch32", dataset_id="org/cultwin")
+    dataset = build_dataset_repo("runs/cultwin", "org/cultwin")
+    for folder in [dataset, *release.folders]:
+        print(push_to_hub(folder).commit_url)
 """
 
 from __future__ import annotations
