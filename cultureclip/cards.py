@@ -84,15 +84,15 @@ def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
     return record
 
 
-def _require(mapping: Any, keys, path: Path, prefix: str) -> None:
+def _require(mapping: Any, keys: tuple[str, ...], path: Path, prefix: str) -> None:
     if not isinstance(mapping, dict):
         raise ValueError(f"{path}: {prefix.rstrip('.') or 'the record'} must be a JSON object, got {mapping!r}.")
     missing = [key for key in keys if key not in mapping]
     if missing:
         raise ValueError(
-            f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys "
-            "(see RECORD_KEYS and DATASET_KEYS in cultureclip.cards, RECORD_FIELDS in trainer.export). Re-run training with this version, "
-            "or add them to the record."
+            f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys (see "
+            "RECORD_KEYS and DATASET_KEYS in cultureclip.cards, RECORD_FIELDS in trainer.export). Re-run training "
+            "with this version, or add them to the record."
         )
 
 
@@ -186,7 +186,9 @@ def render_model_card(
     )
 
 
-def render_adapter_card(record: dict[str, Any], repo_id: str, model_repo_id: str, base_model_id: str | None = None):
+def render_adapter_card(
+    record: dict[str, Any], repo_id: str, model_repo_id: str, base_model_id: str | None = None
+) -> ModelCard:
     """The short card of a LoRA adapter published in its own repository (``library_name: peft``)."""
     from huggingface_hub import ModelCard, ModelCardData
 
