@@ -36,8 +36,15 @@ LOAD_THROUGH_THE_HUB = """
 import hashlib, json, os, sys
 from datasets import load_dataset
 from huggingface_hub import DatasetCard, ModelCard, snapshot_download
+from peft import PeftModel
 from PIL import Image
 from transformers import CLIPModel, CLIPProcessor, pipeline
+
+
+def max_difference(a, b):
+    b = b.state_dict()
+    return max(float((value - b[name]).abs().max()) for name, value in a.state_dict().items())
+
 
 sha = os.environ["MODEL_SHA"]
 model = CLIPModel.from_pretrained("org/cultureclip")
@@ -46,14 +53,8 @@ classifier = pipeline("zero-shot-image-classification", model="org/cultureclip",
 scores = classifier(Image.new("RGB", (32, 32), "red"), candidate_labels=["erhu", "guzheng"])
 pairs = load_dataset("org/cultwin")
 concepts = load_dataset("org/cultwin", "concepts")
+model_card, dataset_card = ModelCard.load("org/cultureclip"), DatasetCard.load("org/cultwin")
 snapshot_download("org/cultureclip")  # for the offline run of the card's snippets
-from peft import PeftModel
-
-def max_difference(a, b):
-    b = b.state_dict()
-    return max(float((value - b[name]).abs().max()) for name, value in a.state_dict().items())
-
-
 base = CLIPModel.from_pretrained(os.environ["BASE_MODEL"])
 base_vs_model = max_difference(base, model)  # before merging, which changes base in place
 adapted = PeftModel.from_pretrained(base, "org/cultureclip", subfolder="adapter", revision=sha).merge_and_unload()
@@ -66,8 +67,8 @@ print(json.dumps({
     "pairs": {split: list(pairs[split]["pair_id"]) for split in pairs},
     "first_image": hashlib.sha256(pairs["train"][0]["pos_image"].tobytes()).hexdigest(),
     "concepts": {split: concepts[split].num_rows for split in concepts},
-    "model_card": [ModelCard.load("org/cultureclip").data.pipeline_tag, ModelCard.load("org/cultureclip").data.base_model],
-    "dataset_card": [c["config_name"] for c in DatasetCard.load("org/cultwin").data.to_dict()["configs"]],
+    "model_card": [model_card.data.pipeline_tag, model_card.data.base_model],
+    "dataset_card": [config["config_name"] for config in dataset_card.data.to_dict()["configs"]],
     "project_modules": sorted(name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES),
 }))
 """
