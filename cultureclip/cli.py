@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cultureclip.publish",
         "publish the model (publish model) or the dataset (publish dataset) to the Hugging Face Hub in one commit",
     ),
+    "demo": (
+        "cultureclip.demo",
+        "run the whole method on the embedded default (tiny models, offline, CPU) and build both releases",
+    ),
 }
 
 
