@@ -5,7 +5,8 @@
 
 Both steps fine-tune the same LoRA model (the paper's setup: r4/a16 on q_proj and v_proj of every
 layer of both towers) with AdamW on the same 32 CulTwin rows, drawn shuffled from twin groups of
-100 caption pairs (10 captions per concept x 10 of its twin), as the real data is laid out.
+100 caption pairs (10 captions per concept x 10 of its twin), as the real data is laid out: real
+concept pairs of the curated list, with captions composed from their fields.
 
 * ours: ONE vision forward over the 2B images, ONE text forward over the batch's distinct texts
   padded to the longest (`DataCollatorForCulTwin`, `embed_batch`), then `CultureCLIPLoss`.
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(0)
         model = prepare_model(CLIPModel.from_pretrained(model_path), config).to(device)
 
-    rows = synthetic_pair_rows(num_twins=16, captions_per_concept=10, image_size=224, shuffle=True)[: args.batch_size]
+    rows = synthetic_pair_rows(num_twins=16, captions_per_concept=10, image_size=224, shuffle=True, curated=True)
+    rows = rows[: args.batch_size]
     ours_batch = {k: v.to(device) for k, v in DataCollatorForCulTwin(processor)(rows).items()}
     theirs_batch = {k: v.to(device) for k, v in public_batch(processor, rows).items()}
     clip = model.get_base_model()

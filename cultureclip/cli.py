@@ -36,6 +36,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "evaluation.cli",
         "score a CLIP model (and a baseline) on the cultural benchmarks, twin accuracy and zero-shot retention",
     ),
+    "publish": (
+        "cultureclip.publish",
+        "publish the model (publish model) or the dataset (publish dataset) to the Hugging Face Hub in one commit",
+    ),
+    "demo": (
+        "cultureclip.demo",
+        "run the whole method on the embedded default (tiny models, offline, CPU) and build both releases",
+    ),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
 from .pipeline import StageContext, StageResult, process
 from .records import Caption, Concept, Twin, read_records
@@ -23,8 +24,12 @@ def caption_id(concept_id: str, index: int) -> str:
     return f"{concept_id}-c{index:02d}"
 
 
-def clean_caption(text, max_words: int) -> str:
-    """A caption as one line of normalised whitespace, or `Invalid` if it is not one."""
+def clean_caption(text, max_words: int, count_tokens: Callable[[str], int] | None = None, max_tokens: int = 77) -> str:
+    """A caption as one line of normalised whitespace, or `Invalid` if it is not one.
+
+    ``count_tokens`` (CLIP's tokenizer, start and end tokens included) rejects captions longer than
+    the ``max_tokens`` CLIP's text tower reads.
+    """
     if not isinstance(text, str) or not text.strip():
         raise Invalid("missing-field", f"caption {text!r} is not a non-empty string")
     text = " ".join(text.split())
@@ -33,14 +38,33 @@ def clean_caption(text, max_words: int) -> str:
         raise Invalid("too-short", f"caption {text!r} has {words} words, at least {MIN_WORDS} needed")
     if words > max_words:
         raise Invalid("too-long", f"caption has {words} words, limit {max_words}")
+    if count_tokens is not None and (tokens := count_tokens(text)) > max_tokens:
+        raise Invalid("too-many-tokens", f"caption has {tokens} CLIP tokens, limit {max_tokens}")
     return text
+
+
+def token_counter(tokenizer: str | None) -> Callable[[str], int] | None:
+    """``len(input_ids)`` of a text with this tokenizer (a Hub id or a local CLIP folder), or ``None``."""
+    if tokenizer is None:
+        return None
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(tokenizer)
+    return lambda text: len(loaded(text).input_ids)
 
 
 def _clauses(text: str) -> list[str]:
     return [c.strip() for c in re.split(r"[,;]|\band\b", text) if c.strip()]
 
 
-def compose(concept: Concept, templates: list[str], count: int, max_words: int) -> list[str]:
+def compose(
+    concept: Concept,
+    templates: list[str],
+    count: int,
+    max_words: int,
+    count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = 77,
+) -> list[str]:
     """``count`` distinct captions from the concept's fields, or `Invalid` if they do not fit."""
     from string import Template
 
@@ -59,7 +83,7 @@ def compose(concept: Concept, templates: list[str], count: int, max_words: int) 
             feature = features[(i + round_) % len(features)]
             text = Template(template).substitute(values, feature=feature)
             try:
-                text = clean_caption(text[:1].upper() + text[1:], max_words)
+                text = clean_caption(text[:1].upper() + text[1:], max_words, count_tokens, max_tokens)
             except Invalid:
                 continue
             if text not in found:
@@ -71,7 +95,8 @@ def compose(concept: Concept, templates: list[str], count: int, max_words: int) 
 
 def run(ctx: StageContext) -> StageResult:
     config = ctx.config
-    per, max_words = config.captions.per_concept, config.captions.max_words
+    per, max_words, max_tokens = config.captions.per_concept, config.captions.max_words, config.captions.max_tokens
+    count_tokens = token_counter(config.captions.tokenizer)
     twins = read_records(ctx.run_dir, Twin)
     wanted = {i for t in twins for i in (t.pos_concept_id, t.neg_concept_id)}
     concepts = [c for c in read_records(ctx.run_dir, Concept) if c.concept_id in wanted]
@@ -91,7 +116,10 @@ def run(ctx: StageContext) -> StageResult:
             for concept in batch:
                 try:
                     outcomes.append(
-                        Outcome(concept.concept_id, records(concept, compose(concept, templates, per, max_words)))
+                        Outcome(
+                            concept.concept_id,
+                            records(concept, compose(concept, templates, per, max_words, count_tokens, max_tokens)),
+                        )
                     )
                 except Invalid as error:
                     outcomes.append(Outcome(concept.concept_id, rejected=error.reason, detail=error.detail))
@@ -126,7 +154,7 @@ def run(ctx: StageContext) -> StageResult:
                 texts, errors = [], []
                 for item in items:
                     try:
-                        text = clean_caption(item, max_words)
+                        text = clean_caption(item, max_words, count_tokens, max_tokens)
                     except Invalid as error:
                         errors.append(error.reason)
                         continue

@@ -130,17 +130,23 @@ class CaptionConfig:
         max_words: captions longer than this are rejected (the paper targets under 15 words;
             CLIP reads at most 77 tokens).
         pairs_per_twin: caption pairs kept per twin: ``None`` means all per_concept x per_concept.
+        tokenizer: the CLIP tokenizer (Hub id or local folder) that measures captions; ``None``
+            skips the token check (``cultureclip validate-dataset`` still checks the release).
+        max_tokens: captions longer than this many tokens are rejected (CLIP reads 77).
     """
 
     mode: str = "llm"
     per_concept: int = 10
     max_words: int = 20
     pairs_per_twin: int | None = None
+    tokenizer: str | None = "openai/clip-vit-base-patch32"
+    max_tokens: int = 77
 
     def __post_init__(self):
         _check_choice("captions.mode", self.mode, ("llm", "compose"))
         _check_positive("captions.per_concept", self.per_concept)
         _check_positive("captions.max_words", self.max_words, 3)
+        _check_positive("captions.max_tokens", self.max_tokens, 3)
         if self.pairs_per_twin is not None:
             _check_positive("captions.pairs_per_twin", self.pairs_per_twin)
 

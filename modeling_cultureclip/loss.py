@@ -144,16 +144,7 @@ class CultureCLIPLoss(nn.Module):
     def _gather(self, x: torch.Tensor) -> torch.Tensor:
         if not self.gather_across_devices or not _distributed():
             return x
-        import torch.distributed as dist
-        import torch.distributed._functional_collectives as funcol
-
-        # All-gather with autograd (backward: reduce-scatter of the sum), so each process's features
-        # get the gradient of the global loss.
-        if hasattr(funcol, "all_gather_single_autograd"):
-            return funcol.all_gather_single_autograd(x.contiguous(), gather_dim=0, group=dist.group.WORLD)
-        import torch.distributed.nn.functional as dist_nn  # torch < 2.13
-
-        return torch.cat(dist_nn.all_gather(x))
+        return _AllGatherWithGrad.apply(x.contiguous())
 
     def _concept_ids(self, pos_ids, neg_ids):
         if pos_ids is None or neg_ids is None:
@@ -164,6 +155,30 @@ class CultureCLIPLoss(nn.Module):
         if not self.gather_across_devices or not _distributed():
             return pos_ids, neg_ids
         return _gather_no_grad(pos_ids), _gather_no_grad(neg_ids)
+
+
+class _AllGatherWithGrad(torch.autograd.Function):
+    """All-gather along the batch with autograd: backward sums every process's gradient of the
+    gathered features and hands each process its own rows, so each process's features get the
+    gradient of the global loss (open_clip's ``gather_with_grad``). Every process must hold the
+    same number of rows, as the Trainer's distributed dataloader guarantees (``even_batches``)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x)
+        ctx.rows = slice(dist.get_rank() * x.shape[0], (dist.get_rank() + 1) * x.shape[0])
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[ctx.rows]
 
 
 def clip_loss(

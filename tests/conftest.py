@@ -11,3 +11,53 @@ from modeling_cultureclip import make_tiny_models
 def tiny_models(tmp_path_factory):
     """``{"clip": Path, "diffusion": Path, "llm": Path, "vlm": Path}`` of random-weight models."""
     return make_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def training_output(tiny_models, release_dir, tmp_path_factory):
+    """A ``cultureclip train`` run folder (merged/, adapter/, training_record.json): the tiny config,
+    two LoRA steps of the tiny CLIP on the CulTwin release."""
+    from pathlib import Path
+
+    from cultureclip.cli import main
+
+    output_dir = tmp_path_factory.mktemp("train")
+    argv = ["train", "--config", str(Path(__file__).parents[1] / "configs" / "tiny.yaml"), "--max_steps", "2"]
+    argv += ["--dataset", str(release_dir), "--base_model", str(tiny_models["clip"]), "--output_dir", str(output_dir)]
+    assert main([*argv, "--disable_tqdm", "true"]) == 0
+    return output_dir
+
+
+@pytest.fixture(scope="session")
+def eval_dir(training_output, tiny_models, release_dir, tmp_path_factory):
+    """A ``cultureclip evaluate`` output folder: the trained model against its base CLIP on
+    GlobalRG-Retrieval (a local copy) and the CulTwin release."""
+    import eval_datasets
+
+    from cultureclip.cli import main
+
+    root = tmp_path_factory.mktemp("eval")
+    retrieval = eval_datasets.globalrg_retrieval(root / "globalrg")
+    argv = ["evaluate", "--model", str(training_output / "merged"), "--baseline", str(tiny_models["clip"])]
+    argv += ["--benchmarks", "globalrg-retrieval,cultwin", "--dataset", f"globalrg-retrieval={retrieval}"]
+    argv += [
+        "--dataset",
+        f"cultwin={release_dir}",
+        "--output-dir",
+        str(root / "out"),
+        "--cache-dir",
+        str(root / "cache"),
+    ]
+    assert main(argv) == 0
+    return root / "out"
+
+
+@pytest.fixture(scope="session")
+def release_dir(tmp_path_factory):
+    """A CulTwin release folder built by `build_release` from a tiny generation run."""
+    from cultwin_fixtures import write_run
+
+    from dataset_builder.release import ReleaseConfig, build_release
+
+    root = tmp_path_factory.mktemp("cultwin")
+    return build_release(write_run(root / "run"), root / "out", ReleaseConfig(seed=3, test_size=0.2)).output_dir

@@ -178,6 +178,7 @@ def test_language_stages_on_well_formed_answers(tiny_models, tmp_path, monkeypat
             "selection.categories=[Cuisine]",
             "concepts_per_cell=2",
             "captions.per_concept=2",
+            f"captions.tokenizer={models_dir}/clip",
             f"diffusion.model={models_dir}/diffusion",
             "diffusion.resolution=64",
             "diffusion.steps=1",

@@ -6,7 +6,7 @@ import pytest
 
 from dataset_builder.backends import BackendFailure
 from dataset_builder.bottom_up import map_category, validate_item
-from dataset_builder.captions import clean_caption, compose
+from dataset_builder.captions import clean_caption, compose, token_counter
 from dataset_builder.concepts import validate_concept
 from dataset_builder.curated import load_curated
 from dataset_builder.pairs import candidate_pairs
@@ -111,6 +111,21 @@ def test_captions_validation_and_composition():
     assert len(set(captions)) == 4 and all("Jiaozi" in c and len(c.split()) <= 15 for c in captions)
     with pytest.raises(Invalid, match="too-few-captions"):
         compose(concept, templates, 40, 15)
+
+
+def test_captions_over_clips_token_limit_are_rejected(tiny_models):
+    count_tokens = token_counter(str(tiny_models["clip"]))
+    text = "Jiaozi with fine pleats on a plate"
+    assert clean_caption(text, 20, count_tokens, max_tokens=77) == text
+    # Twenty words of unusual characters tokenise to many byte-level tokens.
+    long = " ".join(["ǅǆǇǈǉ"] * 20)
+    assert count_tokens(long) > 77
+    with pytest.raises(Invalid, match=r"too-many-tokens.*limit 77|CLIP tokens, limit 77"):
+        clean_caption(long, 20, count_tokens, max_tokens=77)
+    concept = load_curated(SAMPLE)[0].pos
+    with pytest.raises(Invalid, match="too-few-captions"):
+        compose(concept, ["A photo of $concept, $feature."], 1, 20, count_tokens, max_tokens=5)
+    assert token_counter(None) is None
 
 
 def test_quality_scores_and_the_paper_pass_rule():

@@ -8,8 +8,37 @@ WORDS = ("steamed", "carved", "woven", "painted", "festive", "lacquered", "embro
 PLACES = ("a night market", "a temple courtyard", "a family table", "a village square", "a museum shelf")
 
 
+def curated_sides(num_twins: int, captions_per_concept: int) -> list[dict[str, tuple]]:
+    """Real concept pairs of the curated twin list with captions composed from their fields (the
+    generation pipeline's ``captions.mode: compose``): ``[{side: (concept, country, captions)}]``."""
+    from importlib import resources
+
+    from dataset_builder.captions import compose, compose_templates
+    from dataset_builder.curated import load_curated
+
+    text = (resources.files("dataset_builder") / "prompts" / "caption_compose.txt").read_text(encoding="utf-8")
+    templates, sides = compose_templates(text), []
+    for twin in load_curated():
+        try:
+            pair = {
+                side: (concept.concept, concept.country, compose(concept, templates, captions_per_concept, 20))
+                for side, concept in (("pos", twin.pos), ("neg", twin.neg))
+            }
+        except ValueError:  # too few distinct captions fit for this pair
+            continue
+        sides.append(pair)
+        if len(sides) == num_twins:
+            return sides
+    raise ValueError(f"Only {len(sides)} curated twin pairs give {captions_per_concept} captions per concept.")
+
+
 def synthetic_pair_rows(
-    num_twins: int = 3, captions_per_concept: int = 2, image_size: int = 32, seed: int = 0, shuffle: bool = False
+    num_twins: int = 3,
+    captions_per_concept: int = 2,
+    image_size: int = 32,
+    seed: int = 0,
+    shuffle: bool = False,
+    curated: bool = False,
 ) -> list[dict]:
     """Rows in the CulTwin ``pairs`` schema, laid out like the real data.
 
@@ -24,32 +53,40 @@ def synthetic_pair_rows(
         image_size: side of the square PIL images.
         seed: seed of the caption words and image colours.
         shuffle: shuffle the rows (as a training sampler would) instead of keeping group order.
+        curated: real concept names, countries and captions (`curated_sides`) instead of made-up ones,
+            so that texts have realistic lengths in tokens.
     """
     from PIL import Image
 
     from dataset_builder.records import CATEGORIES
 
     rng = random.Random(seed)
+    real = curated_sides(num_twins, captions_per_concept) if curated else None
     rows = []
     for twin in range(num_twins):
         sides = {}
         for side in ("pos", "neg"):
-            concept = f"{'concept' if side == 'pos' else 'twin'} {twin}"
-            captions = [
-                f"A {rng.choice(WORDS)} {concept} at {rng.choice(PLACES)} with {rng.choice(WORDS)} details, view {k}"
-                for k in range(captions_per_concept)
-            ]
+            if real:
+                concept, country, captions = real[twin][side]
+            else:
+                concept = f"{'concept' if side == 'pos' else 'twin'} {twin}"
+                country = "JP" if side == "pos" else "CN"
+                captions = [
+                    f"A {rng.choice(WORDS)} {concept} at {rng.choice(PLACES)} with {rng.choice(WORDS)} details, view {k}"
+                    for k in range(captions_per_concept)
+                ]
             colours = [tuple(rng.randrange(256) for _ in range(3)) for _ in captions]
-            sides[side] = (concept, captions, [Image.new("RGB", (image_size, image_size), c) for c in colours])
+            images = [Image.new("RGB", (image_size, image_size), c) for c in colours]
+            sides[side] = (concept, country, captions, images)
         for i in range(captions_per_concept):
             for j in range(captions_per_concept):
                 row = {"pair_id": f"t{twin}-{i}-{j}", "twin_id": f"t{twin}", "category": twin % len(CATEGORIES)}
                 for side, k in (("pos", i), ("neg", j)):
-                    concept, captions, images = sides[side]
+                    concept, country, captions, images = sides[side]
                     row |= {
                         f"{side}_concept_id": f"{side}-{twin}",
                         f"{side}_concept": concept,
-                        f"{side}_country": "JP" if side == "pos" else "CN",
+                        f"{side}_country": country,
                         f"{side}_context": f"the cultural context of {concept}",
                         f"{side}_visual_features": f"{rng.choice(WORDS)}, {rng.choice(WORDS)}",
                         f"{side}_caption": captions[k],

@@ -48,6 +48,7 @@ def main():
         torch.testing.assert_close(ours.grad, theirs.grad)
     if rank == 0:
         print(f"gather equivalence OK: world={world} loss={loss.item():.6f}")
+    dist.barrier()
     dist.destroy_process_group()
 
 

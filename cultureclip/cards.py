@@ -1,0 +1,254 @@
+"""Model cards written by code: the training record and the evaluation results become the card.
+
+`render_model_card` fills the repository's ``model_card.md`` (a Jinja template) through
+`huggingface_hub.ModelCard.from_template`: the YAML metadata (``ModelCardData`` with a
+``model-index`` built from the evaluation results) and every number in the text come from the
+run's files, never typed by hand.
+
+The training record (``training_record.json`` in a training output folder, written by
+`trainer.export.training_record`) must hold the keys of `RECORD_KEYS`, ``dataset.<DATASET_KEYS>``
+and ``training.<trainer.export.RECORD_FIELDS>``; a missing key is an error that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evaluation import to_eval_results
+from evaluation.results import DISPLAY_NAMES
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_card.md"
+PAPER_URL = "https://arxiv.org/abs/2507.06210"
+
+# The keys of training_record.json (written by `trainer.export.training_record`) the card reads;
+# ``training`` must also hold every field of `trainer.export.RECORD_FIELDS`.
+RECORD_KEYS = ("base_model", "dataset", "training", "metrics", "libraries")
+DATASET_KEYS = ("id", "config", "split", "revision", "fingerprint", "train_rows")
+
+# The Hub's repo id grammar: "name" or "namespace/name", letters, digits, "-", "_", ".".
+_REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
+
+ADAPTER_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ repo_id }}
+
+The LoRA adapter of [{{ model_repo_id }}](https://huggingface.co/{{ model_repo_id }}) (CultureCLIP,
+[arXiv 2507.06210]({{ paper_url }})), on top of `{{ base_model }}`. The merged model in
+`{{ model_repo_id }}` is the same network as a plain `CLIPModel`; use this adapter to inspect the
+low-rank update or to continue training.
+
+```python
+from peft import PeftModel
+from transformers import CLIPModel
+
+base = CLIPModel.from_pretrained("{{ base_model }}")
+model = PeftModel.from_pretrained(base, "{{ repo_id }}")
+```
+
+Training details, results, limitations and citation: see the card of `{{ model_repo_id }}`.
+"""
+
+
+def is_repo_id(value: str) -> bool:
+    """Whether ``value`` reads as a Hub repo id (``name`` or ``org/name``) rather than a local path."""
+    return bool(_REPO_ID.match(value)) and not Path(value).exists()
+
+
+def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
+    """Reads and checks ``training_record.json`` of a training output folder.
+
+    Raises:
+        FileNotFoundError: the folder has no ``training_record.json``.
+        ValueError: a key of `RECORD_KEYS` (or of its ``dataset`` / ``training`` parts) is missing.
+    """
+    path = Path(checkpoint) / "training_record.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: --checkpoint must be the output folder of `cultureclip train` "
+            "(with merged/, adapter/ and training_record.json)."
+        )
+    from trainer.export import RECORD_FIELDS
+
+    record = json.loads(path.read_text())
+    _require(record, RECORD_KEYS, path, "")
+    _require(record["dataset"], DATASET_KEYS, path, "dataset.")
+    _require(record["training"], (*RECORD_FIELDS, "world_size", "effective_batch_size"), path, "training.")
+    return record
+
+
+def _require(mapping: Any, keys: tuple[str, ...], path: Path, prefix: str) -> None:
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{path}: {prefix.rstrip('.') or 'the record'} must be a JSON object, got {mapping!r}.")
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ValueError(
+            f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys (see "
+            "RECORD_KEYS and DATASET_KEYS in cultureclip.cards, RECORD_FIELDS in trainer.export). Re-run training "
+            "with this version, or add them to the record."
+        )
+
+
+def result_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the card's results table, from `evaluation.load_results` output.
+
+    Each row: ``benchmark`` (display name), ``dataset`` (id), ``accuracy``, ``correct``, ``total``,
+    ``baseline`` and ``delta`` (``None`` when the baseline was not evaluated on it).
+    """
+    rows = []
+    for row in results["summary"]["rows"]:
+        result = results["model"][row["benchmark"]]
+        rows.append(
+            {
+                "benchmark": DISPLAY_NAMES[row["benchmark"]],
+                "dataset": result["dataset"]["id"],
+                "accuracy": row["model"],
+                "correct": result["correct"],
+                "total": result["total"],
+                "baseline": row["baseline"],
+                "delta": row["delta"],
+            }
+        )
+    return rows
+
+
+def render_model_card(
+    record: dict[str, Any],
+    repo_id: str,
+    *,
+    base_model_id: str | None = None,
+    dataset_id: str | None = None,
+    results: dict[str, Any] | None = None,
+    plots: list[str] = (),
+    adapter_location: str | None = None,
+    license: str = "apache-2.0",
+    template_path: str | Path = TEMPLATE_PATH,
+) -> ModelCard:
+    """Renders the model card of a CultureCLIP release.
+
+    Args:
+        record: a training record, as `read_training_record` returns it.
+        repo_id: the Hub id the model is published under (used in the usage snippets).
+        base_model_id: Hub id of the base model, when the record names a local path.
+        dataset_id: Hub id of the training dataset, when the record names a local path.
+        results: evaluation results as `evaluation.load_results` returns them, for the results
+            table and the ``model-index``.
+        plots: paths of PNG plots inside the repository folder, shown under the results.
+        adapter_location: where the LoRA adapter is published: ``"adapter/"`` (a subfolder of
+            this repository), another repo id, or ``None`` (not published).
+        license: the license identifier in the metadata.
+        template_path: the Jinja template (default: the repository's ``model_card.md``).
+
+    Raises:
+        FileNotFoundError: the template is missing.
+        ValueError: the base model or dataset is a local path and no Hub id was given for it.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    if not Path(template_path).is_file():
+        raise FileNotFoundError(
+            f"The model card template {template_path} is missing: run from a checkout of the repository."
+        )
+    base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
+    dataset = _hub_id(dataset_id or record["dataset"]["id"], "training dataset", "--dataset-id")
+    card_data = ModelCardData(
+        model_name=repo_id.split("/")[-1],
+        library_name="transformers",
+        pipeline_tag="zero-shot-image-classification",
+        base_model=base_model,
+        datasets=[dataset],
+        license=license,
+        tags=["clip", "cultureclip", "culture", "vision-language", "zero-shot-image-classification"]
+        + (["lora"] if record["training"]["finetuning"] == "lora" else []),
+        eval_results=to_eval_results(results) if results else None,
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path),
+        repo_id=repo_id,
+        base_model=base_model,
+        dataset_id=dataset,
+        record=record,
+        lora=record["training"]["finetuning"] == "lora",
+        hyperparameters=_hyperparameters(record["training"]),
+        libraries={name: version for name, version in record["libraries"].items() if version},
+        results=result_rows(results) if results else [],
+        plots=list(plots),
+        adapter_location=adapter_location,
+        paper_url=PAPER_URL,
+    )
+
+
+def render_adapter_card(
+    record: dict[str, Any], repo_id: str, model_repo_id: str, base_model_id: str | None = None
+) -> ModelCard:
+    """The short card of a LoRA adapter published in its own repository (``library_name: peft``)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
+    card_data = ModelCardData(
+        library_name="peft", base_model=base_model, tags=["clip", "cultureclip", "lora"], license=None
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_str=ADAPTER_CARD_TEMPLATE,
+        repo_id=repo_id,
+        model_repo_id=model_repo_id,
+        base_model=base_model,
+        paper_url=PAPER_URL,
+    )
+
+
+def _hub_id(value: str, what: str, option: str) -> str:
+    if not is_repo_id(value):
+        raise ValueError(
+            f"The {what} {value!r} is a local path, not a Hub repo id; the card's metadata needs a Hub id. "
+            f"Pass {option} org/name."
+        )
+    return value
+
+
+def _hyperparameters(training: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The rows of the card's hyperparameter table, in reading order."""
+    lora = training["finetuning"] == "lora"
+    rows = [
+        ("loss", training["loss_type"]),
+        ("lambda_caption / lambda_concept", f"{training['lambda_caption']} / {training['lambda_concept']}"),
+        ("duplicate concepts masked from negatives", training["mask_duplicate_concepts"]),
+        ("fine-tuning", "LoRA (merged into the weights)" if lora else "full"),
+    ]
+    if lora:
+        rows += [
+            (
+                "LoRA rank / alpha / dropout",
+                f"{training['lora_r']} / {training['lora_alpha']} / {training['lora_dropout']}",
+            ),
+            ("LoRA target modules", ", ".join(training["lora_target_modules"])),
+            ("LoRA layers", training["lora_layers"]),
+            ("LoRA towers", ", ".join(training["lora_towers"])),
+        ]
+    length = (
+        ("training steps", training["max_steps"])
+        if training["max_steps"] > 0
+        else ("epochs", training["num_train_epochs"])
+    )
+    rows += [
+        ("logit scale trained", training["train_logit_scale"]),
+        ("learning rate / weight decay", f"{training['learning_rate']} / {training['weight_decay']}"),
+        ("schedule / warmup steps", f"{training['lr_scheduler_type']} / {training['warmup_steps']}"),
+        length,
+        (
+            "batch (per device x accumulation x devices)",
+            f"{training['per_device_train_batch_size']} x {training['gradient_accumulation_steps']} "
+            f"x {training['world_size']} = {training['effective_batch_size']}",
+        ),
+        ("seed", training["seed"]),
+    ]
+    return rows

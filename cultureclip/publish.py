@@ -1,0 +1,122 @@
+"""``cultureclip publish model|dataset``: build the Hub repository folder, then upload it in one commit.
+
+Examples::
+
+    cultureclip publish model --checkpoint runs/train --eval-dir runs/eval \\
+        --repo-id org/cultureclip --output-dir hub-release/cultureclip --dry-run
+    cultureclip publish dataset --release-dir runs/cultwin --repo-id org/cultwin --private
+
+The token comes from ``hf auth login`` or ``HF_TOKEN``; it is never printed or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from dataset_builder.validate import DEFAULT_TOKENIZER
+
+from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_to_hub
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="cultureclip publish",
+        description="Publish CultureCLIP (model) or CulTwin (dataset) to the Hugging Face Hub in one commit.",
+    )
+    kinds = root.add_subparsers(dest="kind", required=True, metavar="{model,dataset}")
+
+    model = kinds.add_parser("model", help="the merged CLIPModel + processor, LoRA adapter and model card")
+    model.add_argument("--checkpoint", required=True, help="output folder of `cultureclip train`")
+    model.add_argument("--repo-id", required=True, help="model repository, org/name")
+    model.add_argument("--eval-dir", help="output folder of `cultureclip evaluate` (results table, plots)")
+    model.add_argument(
+        "--adapter",
+        choices=("subfolder", "repo", "none"),
+        help="where the LoRA adapter goes: adapter/ of the model repository (default), "
+        "its own repository (--adapter-repo-id), or nowhere",
+    )
+    model.add_argument("--adapter-repo-id", help="the adapter's own repository, org/name (implies --adapter repo)")
+    model.add_argument("--base-model-id", help="Hub id of the base model, when training used a local path")
+    model.add_argument("--dataset-id", help="Hub id of the training dataset, when training used a local path")
+    model.add_argument("--license", default="apache-2.0", help="license of the card metadata (default apache-2.0)")
+    model.add_argument("--output-dir", help="where to build the repository folder (default hub-release/<repo name>)")
+    model.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output-dir")
+
+    dataset = kinds.add_parser("dataset", help="a CulTwin release folder (Parquet + dataset card) as built")
+    dataset.add_argument("--release-dir", required=True, help="output folder of `cultureclip build-dataset`")
+    dataset.add_argument("--repo-id", required=True, help="dataset repository, org/name")
+    dataset.add_argument(
+        "--tokenizer",
+        default=DEFAULT_TOKENIZER,
+        help="tokenizer the release's captions are checked with before upload (default: %(default)s)",
+    )
+
+    for sub in (model, dataset):
+        sub.add_argument("--dry-run", action="store_true", help="build and check the folder, upload nothing")
+        sub.add_argument("--private", action="store_true", help="create the repository private")
+        sub.add_argument("--revision", help="branch to commit to (created if missing; default main)")
+        sub.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+        sub.add_argument("--commit-message", help="commit title")
+    return root
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        folders = _build(args)
+    except (OSError, ValueError) as error:
+        print(f"cultureclip publish: {error}", file=sys.stderr)
+        return 1
+    for folder in folders:
+        print(f"{folder.repo_type} repository {folder.repo_id}: {len(folder.files)} files in {folder.path}")
+    if args.dry_run:
+        print("Dry run: nothing uploaded. Run the same command without --dry-run to publish.")
+        return 0
+    for folder in folders:
+        try:
+            result = push_to_hub(
+                folder,
+                private=args.private,
+                revision=args.revision,
+                create_pr=args.create_pr,
+                commit_message=args.commit_message,
+            )
+        except PublishError as error:
+            retry = argv if args.kind == "dataset" or "--overwrite" in argv else [*argv, "--overwrite"]
+            print(f"cultureclip publish: {error}\nRetry: cultureclip publish {shlex.join(retry)}", file=sys.stderr)
+            return 1
+        print(_pushed(result))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> list[RepoFolder]:
+    if args.kind == "dataset":
+        return [build_dataset_repo(args.release_dir, args.repo_id, tokenizer=args.tokenizer)]
+    adapter = args.adapter or ("repo" if args.adapter_repo_id else "subfolder")
+    release = build_model_repo(
+        args.checkpoint,
+        args.repo_id,
+        args.output_dir or f"hub-release/{args.repo_id.split('/')[-1]}",
+        eval_dir=args.eval_dir,
+        adapter=adapter,
+        adapter_repo_id=args.adapter_repo_id,
+        base_model_id=args.base_model_id,
+        dataset_id=args.dataset_id,
+        license=args.license,
+        overwrite=args.overwrite,
+    )
+    for name in release.skipped:
+        print(f"left out {name}: pickle files are never published (safetensors only)")
+    return release.folders
+
+
+def _pushed(result: PushResult) -> str:
+    where = f"pull request {result.pr_url}" if result.pr_url else f"commit {result.commit_url}"
+    load = (
+        f'load_dataset("{result.repo_id}")'
+        if result.repo_type == "dataset"
+        else f'CLIPModel.from_pretrained("{result.repo_id}")'
+    )
+    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users load it with {load}"

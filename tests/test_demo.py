@@ -1,0 +1,110 @@
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from test_hub import FakeHfApi
+
+from cultureclip.demo import DemoConfig, main
+
+
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory):
+    """One demo run, pushed to a fake Hub client that records the uploads."""
+    out = tmp_path_factory.mktemp("demo") / "out"
+    printed = io.StringIO()
+    FakeHfApi.calls = []
+    argv = ["--output-dir", str(out), "--twin-pairs", "6", "--test-pairs", "2", "--train-steps", "4"]
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setattr("huggingface_hub.HfApi", FakeHfApi)
+        assert main([*argv, "--push-to-hub", "my-org"]) == 0
+    return out, printed.getvalue()
+
+
+def test_demo_pushes_base_dataset_and_model_in_one_commit_each(demo_output):
+    uploads = [(repo, options["repo_type"]) for call, repo, options in FakeHfApi.calls if call == "upload_folder"]
+    assert uploads == [
+        ("my-org/tiny-random-clip", "model"),
+        ("my-org/cultwin", "dataset"),
+        ("my-org/cultureclip", "model"),
+    ]
+    card = (demo_output[0] / "hub" / "model" / "README.md").read_text()
+    assert "base_model: my-org/tiny-random-clip" in card and "my-org/cultwin" in card
+
+
+def test_demo_prints_stages_artifacts_and_real_commands(demo_output):
+    out, printed = demo_output
+    assert "plumbing, not quality" in printed
+    for stage in ("tiny models", "generate", "build-dataset", "train", "evaluate", "release folders"):
+        assert any(line.startswith(stage) and line.endswith(" s") for line in printed.splitlines()), stage
+    for path in ("tiny-models/clip", "run/run.json", "cultwin/README.md", "train/merged", "eval/summary.json"):
+        assert (out / path).exists(), path
+        assert str(out / path.split("/")[0]) in printed
+    assert (out / "hub" / "model" / "README.md").is_file()
+    assert (out / "hub" / "model" / "adapter" / "adapter_config.json").is_file()
+    assert "pushed my-org/cultureclip" in printed
+    assert "--config configs/cultwin_paper.yaml" in printed and "openai/clip-vit-base-patch32" in printed
+
+
+def test_demo_outputs_load_with_plain_libraries(demo_output):
+    """A new process, offline, without project code: the model and the dataset the demo built."""
+    out, _ = demo_output
+    script = textwrap.dedent(
+        """
+        import sys
+        from datasets import load_dataset
+        from transformers import CLIPModel, CLIPProcessor, pipeline
+        model_dir, release_dir = sys.argv[1:]
+        CLIPModel.from_pretrained(model_dir)
+        CLIPProcessor.from_pretrained(model_dir)
+        pairs = load_dataset(release_dir)
+        concepts = load_dataset(release_dir, "concepts")
+        assert set(pairs) == {"train", "test"} and set(concepts) == {"train", "test"}
+        row = pairs["test"][0]
+        scores = pipeline("zero-shot-image-classification", model=model_dir)(
+            row["pos_image"], candidate_labels=[row["pos_concept"], row["neg_concept"]]
+        )
+        assert {s["label"] for s in scores} == {row["pos_concept"], row["neg_concept"]}
+        assert not any(m.startswith(("cultureclip", "trainer", "dataset_builder", "evaluation")) for m in sys.modules)
+        print("LOADED")
+        """
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH="")
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(out / "hub" / "model"), str(out / "cultwin")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd="/",
+        timeout=300,
+    )
+    assert "LOADED" in result.stdout, result.stderr[-3000:]
+
+
+def test_demo_refuses_a_used_folder(tmp_path):
+    (tmp_path / "old.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="is not empty"):
+        DemoConfig(output_dir=tmp_path)
+    assert (tmp_path / "old.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"twin_pairs": 4, "test_pairs": 4}, "test_pairs=4 leaves no twin pair"),
+        ({"train_steps": 0}, "train_steps=0"),
+        ({"push_to_hub": "org/name"}, "organisation or user name"),
+    ],
+)
+def test_demo_bad_options(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DemoConfig(output_dir=tmp_path / "new", **kwargs)
+
+
+def test_demo_cli_reports_bad_options(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--output-dir", str(tmp_path / "x"), "--twin-pairs", "2", "--test-pairs", "3"])
+    assert "test_pairs=3" in capsys.readouterr().err

@@ -1,0 +1,343 @@
+"""Building the release folders and uploading them (through a recording fake of ``HfApi``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import pytest
+
+from cultureclip.cards import read_training_record
+from cultureclip.cli import main as cli
+from cultureclip.hub import (
+    PublishError,
+    build_dataset_repo,
+    build_model_repo,
+    push_dataset_to_hub,
+    push_model_to_hub,
+    push_to_hub,
+)
+from evaluation import load_results
+
+SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
+# The run trained the local tiny CLIP on a local release folder; the card names Hub ids.
+IDS = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}
+CLI_IDS = ["--base-model-id", "org/tiny-clip", "--dataset-id", "org/cultwin"]
+
+
+class FakeHfApi:
+    """Records the calls the publishing code makes; ``fail`` makes the commit fail."""
+
+    calls: list = []
+    fail = False
+
+    def __init__(self, fail: bool | None = None):
+        if fail is not None:
+            self.fail = fail
+
+    def create_repo(self, repo_id, **options):
+        self.calls.append(("create_repo", repo_id, options))
+        return f"https://huggingface.co/{repo_id}"
+
+    def create_branch(self, repo_id, **options):
+        self.calls.append(("create_branch", repo_id, options))
+
+    def upload_folder(self, *, repo_id, folder_path, **options):
+        files = sorted(str(p.relative_to(folder_path)) for p in folder_path.rglob("*") if p.is_file())
+        self.calls.append(("upload_folder", repo_id, {**options, "files": files}))
+        if self.fail:
+            raise ConnectionError("503 Service Unavailable")
+        pr = f"https://huggingface.co/{repo_id}/discussions/1" if options.get("create_pr") else None
+        return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/abc123", oid="abc123", pr_url=pr)
+
+
+@pytest.fixture
+def fake_api(monkeypatch):
+    FakeHfApi.calls = []
+    monkeypatch.setattr("huggingface_hub.HfApi", FakeHfApi)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return FakeHfApi
+
+
+@pytest.fixture
+def tokenizer(tiny_models):
+    """The tiny CLIP's tokenizer, for the caption-length check of the release."""
+    return str(tiny_models["clip"])
+
+
+@pytest.fixture
+def broken_checkpoint(training_output, tmp_path):
+    """A writable copy of the training output, to damage."""
+    return shutil.copytree(training_output, tmp_path / "training_output")
+
+
+def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_output, eval_dir, tmp_path):
+    from huggingface_hub import ModelCard
+    from transformers import CLIPModel
+
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir, **IDS)
+    model_dir = release.model.path
+    assert release.adapter is None and release.skipped == []
+    assert {"README.md", "config.json", "model.safetensors", "processor_config.json", "training_record.json"} <= set(
+        release.model.files
+    )
+    assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "plots/summary.png"} <= set(
+        release.model.files
+    )
+    assert "adapter/README.md" not in release.model.files  # peft's placeholder card stays out
+    merged = CLIPModel.from_pretrained(training_output / "merged").state_dict()
+    published = CLIPModel.from_pretrained(model_dir).state_dict()
+    assert all((merged[name] == published[name]).all() for name in merged)
+
+    card = ModelCard.load(model_dir / "README.md")
+    assert card.data.library_name == "transformers"
+    assert card.data.pipeline_tag == "zero-shot-image-classification"
+    assert card.data.base_model == "org/tiny-clip"
+    assert card.data.datasets == ["org/cultwin"]
+    assert "lora" in card.data.tags
+    results = load_results(eval_dir)
+    scores = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
+    assert scores[("GlobalRG-Retrieval", "accuracy")] == results["model"]["globalrg-retrieval"]["accuracy"]
+    assert scores[("CulTwin", "caption_accuracy")] == results["model"]["cultwin"]["caption_accuracy"]
+    text = card.text
+    for name, display in (("globalrg-retrieval", "GlobalRG-Retrieval"), ("cultwin", "CulTwin")):
+        model, base = results["model"][name], results["baseline"][name]
+        assert (
+            f"| {display} | `{model['dataset']['id']}` | {100 * model['accuracy']:.2f}% "
+            f"({model['correct']}/{model['total']}) | {100 * base['accuracy']:.2f}% | "
+            f"{100 * (model['accuracy'] - base['accuracy']):+.2f} |"
+        ) in text
+    record = read_training_record(training_output)
+    assert "| batch (per device x accumulation x devices) | 8 x 1 x 1 = 8 |" in text  # configs/tiny.yaml
+    assert "| LoRA rank / alpha / dropout | 4 / 16 / 0.1 |" in text
+    assert "| training steps | 2 |" in text
+    assert (
+        f"{record['dataset']['train_rows']} rows (`datasets` fingerprint `{record['dataset']['fingerprint']}`)" in text
+    )
+    assert f"| train_loss | {record['metrics']['train_loss']} |" in text
+    assert f"transformers {record['libraries']['transformers']}" in text
+    assert "![plots/summary.png](plots/summary.png)" in text
+    assert 'CLIPModel.from_pretrained("org/cultureclip")' in text
+    assert 'pipeline("zero-shot-image-classification", model="org/cultureclip")' in text
+    assert "author  = {Huang and Fan and He and Polisetty and Li and Fung}" in text
+    assert "adapter/` folder of this repository" in text
+
+
+def test_adapter_in_its_own_repository(training_output, tmp_path):
+    from huggingface_hub import ModelCard
+
+    release = build_model_repo(
+        training_output,
+        "org/cultureclip",
+        tmp_path / "out",
+        adapter="repo",
+        adapter_repo_id="org/cultureclip-lora",
+        **IDS,
+    )
+    assert [folder.repo_id for folder in release.folders] == ["org/cultureclip-lora", "org/cultureclip"]
+    assert not any(name.startswith("adapter/") for name in release.model.files)
+    assert release.adapter.files == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
+    adapter_card = ModelCard.load(release.adapter.path / "README.md")
+    assert adapter_card.data.library_name == "peft"
+    assert adapter_card.data.base_model == "org/tiny-clip"
+    assert 'PeftModel.from_pretrained(base, "org/cultureclip-lora")' in adapter_card.text
+    assert (
+        "[`org/cultureclip-lora`](https://huggingface.co/org/cultureclip-lora)"
+        in (release.model.path / "README.md").read_text()
+    )
+    assert "without evaluation results" in (release.model.path / "README.md").read_text()
+
+
+def test_missing_record_key_is_named(broken_checkpoint):
+    path = broken_checkpoint / "training_record.json"
+    record = json.loads(path.read_text())
+    del record["training"]["lambda_concept"], record["dataset"]["fingerprint"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="lacks dataset.fingerprint"):
+        read_training_record(broken_checkpoint)
+    record["dataset"]["fingerprint"] = "abc"
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="lacks training.lambda_concept"):
+        read_training_record(broken_checkpoint)
+    del record["metrics"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="lacks metrics"):
+        read_training_record(broken_checkpoint)
+
+
+def test_pickles_are_never_published(broken_checkpoint, tmp_path):
+    (broken_checkpoint / "merged" / "training_args.bin").write_bytes(b"pickle")
+    release = build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "out", **IDS)
+    assert release.skipped == ["merged/training_args.bin"]
+    assert "training_args.bin" not in release.model.files
+    (broken_checkpoint / "merged" / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="no .safetensors weights"):
+        build_model_repo(broken_checkpoint, "org/cultureclip", tmp_path / "again", **IDS)
+
+
+def test_checkpoint_problems_are_explained(broken_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="is a local path, not a Hub repo id(.|\n)*Pass --base-model-id org/name"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a")
+    with pytest.raises(ValueError, match="Pass --dataset-id org/name"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", base_model_id="org/tiny-clip")
+    assert not (tmp_path / "a").exists()  # nothing is written before the inputs are known to be good
+    (broken_checkpoint / "merged" / "processor_config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="save the CLIPProcessor"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "b", **IDS)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_model_repo(tmp_path / "nowhere", "org/x", tmp_path / "c")
+
+
+def test_full_fine_tuning_publishes_without_adapter(broken_checkpoint, tmp_path):
+    from huggingface_hub import ModelCard
+
+    shutil.rmtree(broken_checkpoint / "adapter")
+    record = json.loads((broken_checkpoint / "training_record.json").read_text())
+    record["training"].update(finetuning="full", max_steps=500)
+    (broken_checkpoint / "training_record.json").write_text(json.dumps(record))
+    with pytest.raises(FileNotFoundError, match="--adapter none"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", **IDS)
+    release = build_model_repo(broken_checkpoint, "org/x", tmp_path / "b", adapter="none", **IDS)
+    assert not any(name.startswith("adapter") for name in release.model.files)
+    card = ModelCard.load(release.model.path / "README.md")
+    assert "lora" not in card.data.tags
+    assert "All weights were fine-tuned" in card.text and "LoRA rank" not in card.text
+    assert "| training steps | 500 |" in card.text
+
+
+def test_output_folder_is_never_clobbered_silently(training_output, tmp_path):
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "stale.txt").write_text("old")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        build_model_repo(training_output, "org/x", out, **IDS)
+    release = build_model_repo(training_output, "org/x", out, overwrite=True, **IDS)
+    assert "stale.txt" not in release.model.files
+
+
+def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_path):
+    folder = build_dataset_repo(release_dir, "org/cultwin", tokenizer)
+    assert folder.path == release_dir and folder.repo_type == "dataset"
+    assert {"README.md", "preview.png", "pairs/train-00000-of-00001.parquet"} <= set(folder.files)
+
+    broken = shutil.copytree(release_dir, tmp_path / "broken")
+    card = (broken / "README.md").read_text()
+    (broken / "README.md").write_text(card.replace("concepts/train-*", "concepts/all-*"))
+    with pytest.raises(ValueError, match=r"nothing to publish(.|\n)*no file matches 'concepts/all-\*.parquet'"):
+        build_dataset_repo(broken, "org/cultwin", tokenizer)
+    (broken / "README.md").unlink()
+    with pytest.raises(ValueError, match="README.md: missing"):
+        build_dataset_repo(broken, "org/cultwin", tokenizer)
+
+
+def test_push_is_one_commit_with_the_options(fake_api, release_dir, tokenizer):
+    result = push_dataset_to_hub(
+        release_dir, "org/cultwin", tokenizer, private=True, revision="v1", create_pr=True, commit_message="CulTwin v1"
+    )
+    assert [call[0] for call in fake_api.calls] == ["create_repo", "create_branch", "upload_folder"]
+    assert fake_api.calls[0][2] == {"repo_type": "dataset", "private": True, "exist_ok": True}
+    upload = fake_api.calls[2][2]
+    assert upload["revision"] == "v1" and upload["create_pr"] is True
+    assert upload["commit_message"] == "CulTwin v1"
+    assert upload["files"] == build_dataset_repo(release_dir, "org/cultwin", tokenizer).files
+    assert "token" not in upload
+    assert result.pr_url == "https://huggingface.co/org/cultwin/discussions/1"
+
+
+def test_push_model_pushes_adapter_repo_then_model(fake_api, training_output, tmp_path):
+    results = push_model_to_hub(
+        training_output,
+        "org/cultureclip",
+        tmp_path / "out",
+        adapter="repo",
+        adapter_repo_id="org/cultureclip-lora",
+        **IDS,
+    )
+    uploads = [call for call in fake_api.calls if call[0] == "upload_folder"]
+    assert [call[1] for call in uploads] == ["org/cultureclip-lora", "org/cultureclip"]
+    assert [result.repo_id for result in results] == ["org/cultureclip-lora", "org/cultureclip"]
+    assert uploads[1][2]["commit_message"] == "Upload cultureclip with cultureclip"
+
+
+def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, release_dir, tokenizer):
+    with pytest.raises(PublishError) as error:
+        push_to_hub(build_dataset_repo(release_dir, "org/cultwin", tokenizer), api=FakeHfApi(fail=True))
+    message = str(error.value)
+    assert "503 Service Unavailable" in message
+    assert "Nothing was committed" in message
+    assert f"hf upload org/cultwin {release_dir} . --repo-type dataset" in message
+    assert SECRET not in message
+
+
+def test_cli_dry_run_uploads_nothing(fake_api, training_output, eval_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    files = [p for p in (out / "model").rglob("*") if p.is_file()]
+    assert f"model repository org/cultureclip: {len(files)} files in {out / 'model'}" in printed
+    assert (out / "model" / "plots" / "summary.png").is_file()
+    assert "Dry run: nothing uploaded" in printed
+    assert fake_api.calls == []
+
+
+def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
+    fake_api, training_output, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out"
+    argv = ["model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
+    argv += ["--output-dir", str(out)]
+    monkeypatch.setattr(fake_api, "fail", True)  # every HfApi() the command makes fails its commit
+    assert cli(["publish", *argv]) == 1
+    captured = capsys.readouterr()
+    assert "Nothing was committed" in captured.err
+    assert f"Retry: cultureclip publish model --checkpoint {training_output}" in captured.err
+    assert captured.err.rstrip().endswith("--overwrite")
+    assert len([call for call in fake_api.calls if call[0] == "upload_folder"]) == 1
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert SECRET not in captured.out + captured.err and SECRET.encode() not in written
+
+
+def test_cli_publishes_dataset(fake_api, release_dir, tokenizer, capsys):
+    argv = ["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "org/cultwin"]
+    assert cli([*argv, "--tokenizer", tokenizer]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "published dataset repository org/cultwin: commit https://huggingface.co/org/cultwin/commit/abc123" in printed
+    )
+    assert 'users load it with load_dataset("org/cultwin")' in printed
+
+
+def test_cli_reports_bad_input_without_traceback(tmp_path, tokenizer, capsys):
+    argv = ["publish", "dataset", "--release-dir", str(tmp_path), "--repo-id", "org/cultwin"]
+    assert cli([*argv, "--tokenizer", tokenizer]) == 1
+    assert "cultureclip publish:" in capsys.readouterr().err
+
+
+def test_real_client_failure_keeps_the_token_secret(release_dir, tokenizer):
+    """The real ``HfApi`` against a closed port: the error is explained and holds no token."""
+    import socket
+
+    from huggingface_hub import HfApi
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = HfApi(endpoint=f"http://127.0.0.1:{port}", token=SECRET)
+    with pytest.raises(PublishError, match="Nothing was committed") as error:
+        push_to_hub(build_dataset_repo(release_dir, "org/cultwin", tokenizer), api=api)
+    assert SECRET not in str(error.value)
+
+
+def test_results_without_a_baseline(training_output, eval_dir, tmp_path):
+    evals = shutil.copytree(eval_dir, tmp_path / "eval")
+    shutil.rmtree(evals / "baseline")
+    summary = json.loads((evals / "summary.json").read_text())
+    summary["baseline"] = None
+    for row in summary["rows"]:
+        row.update(baseline=None, delta=None)
+    (evals / "summary.json").write_text(json.dumps(summary))
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals, **IDS)
+    text = (release.model.path / "README.md").read_text()
+    assert text.count("| not evaluated |  |") == 2
