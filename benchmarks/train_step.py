@@ -16,7 +16,8 @@ concept pairs of the curated list, with captions composed from their fields.
 Collation (tokenising, image preprocessing) is done once, outside the timed region. The loss values
 are compared in eval mode (no LoRA dropout) with the duplicate mask off, which is the published
 formula both sides compute. Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; on CPU the
-peak rise of the process RSS above its level before the timed steps (sampled every 2 ms).
+peak rise of the process RSS above its level before the timed steps (sampled every 2 ms), after
+freed memory is handed back to the OS.
 """
 
 from __future__ import annotations
@@ -59,6 +60,19 @@ def public_embeds(model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return embeds
 
 
+def _release_freed_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc), so that an earlier run's high-water mark does
+    not hide the next run's allocations from the RSS measurement."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):
+        ctypes.CDLL(libc).malloc_trim(0)
+
+
 class PeakMemory:
     """Peak memory of a block: CUDA allocator peak, or the peak RSS rise on CPU."""
 
@@ -73,6 +87,7 @@ class PeakMemory:
         else:
             import psutil
 
+            _release_freed_memory()
             process = psutil.Process()
             self._base = process.memory_info().rss
             self._stop = threading.Event()
