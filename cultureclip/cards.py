@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 from evaluation import to_eval_results
 from evaluation.results import DISPLAY_NAMES
 
+from .resources import project_file
+
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_card.md"
+TEMPLATE = "model_card.md"
 PAPER_URL = "https://arxiv.org/abs/2507.06210"
 
 # The keys of training_record.json (written by `trainer.export.training_record`) the card reads;
@@ -129,7 +131,7 @@ def render_model_card(
     plots: list[str] = (),
     adapter_location: str | None = None,
     license: str = "apache-2.0",
-    template_path: str | Path = TEMPLATE_PATH,
+    template_path: str | Path | None = None,
 ) -> ModelCard:
     """Renders the model card of a CultureCLIP release.
 
@@ -152,10 +154,10 @@ def render_model_card(
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    if not Path(template_path).is_file():
-        raise FileNotFoundError(
-            f"The model card template {template_path} is missing: run from a checkout of the repository."
-        )
+    if template_path is None:
+        template_path = project_file(TEMPLATE)
+    elif not Path(template_path).is_file():
+        raise FileNotFoundError(f"The model card template {template_path} is missing.")
     base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
     dataset = _hub_id(dataset_id or record["dataset"]["id"], "training dataset", "--dataset-id")
     card_data = ModelCardData(

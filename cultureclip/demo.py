@@ -17,9 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
-
 REAL_COMMANDS = """\
 The same method with the paper's models (GPUs, a Hugging Face login):
   cultureclip generate --config configs/cultwin_paper.yaml --output-dir runs/cultwin
@@ -112,6 +109,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     from trainer.train import main as train_main
 
     from .hub import build_dataset_repo, build_model_repo, push_to_hub
+    from .resources import project_file
 
     out = config.output_dir
     paths = {
@@ -131,7 +129,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
 
     def generate():
         argv = [
-            "--config", str(CONFIGS / "cultwin_tiny.yaml"),
+            "--config", str(project_file("configs/cultwin_tiny.yaml")),
             "--models-dir", str(paths["tiny models"]),
             "--output-dir", str(paths["generation run"]),
             "--set", f"selection.limit={config.twin_pairs}",
@@ -147,7 +145,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
 
     def train():
         argv = [
-            "--config", str(CONFIGS / "tiny.yaml"),
+            "--config", str(project_file("configs/tiny.yaml")),
             "--base_model", str(paths["tiny models"] / "clip"),
             "--dataset", str(paths["CulTwin release"]),
             "--dataset_config", "pairs",

@@ -18,11 +18,10 @@ _PAIR_COLUMNS = ["pair_id", "twin_id", "pos_concept_id", "neg_concept_id", "cate
 
 
 def template_path() -> Path:
-    """The card template, ``dataset_card.md`` at the root of the repository checkout."""
-    path = Path(__file__).resolve().parents[1] / CARD_TEMPLATE
-    if not path.is_file():
-        raise FileNotFoundError(f"The dataset card template {path} is missing: run from a checkout of the repository.")
-    return path
+    """The card template, ``dataset_card.md`` at the root of the repository."""
+    from cultureclip.resources import project_file
+
+    return project_file(CARD_TEMPLATE)
 
 
 def _read_columns(files: list[Path], columns: list[str]) -> list[dict]:
