@@ -102,7 +102,6 @@ def test_resume_after_a_crash_mid_stage_gives_the_same_records(tiny_models, tmp_
     assert snapshot(crashed) == snapshot(full)
 
 
-@pytest.mark.slow
 def test_kill_9_and_resume_equals_an_uninterrupted_run(tiny_models, tmp_path):
     """The real thing: ``kill -9`` of the command mid-run, then the same command again."""
     sets = ("diffusion.batch_size=1", "selection.limit=3", "captions.per_concept=3")
@@ -300,7 +299,6 @@ def test_bottom_up_concepts_from_an_image_text_dataset(tmp_path, monkeypatch):
         generate(bad, tmp_path / "bad", stages=["concepts"], progress=False)
 
 
-@pytest.mark.slow
 def test_images_split_across_two_processes_match_one_process(tiny_models, tmp_path):
     """``accelerate launch --num_processes 2`` (CPU): same records, same images up to float rounding."""
     import numpy as np

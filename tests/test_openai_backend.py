@@ -140,7 +140,6 @@ def _serve(model: Path, port: int, log: Path) -> subprocess.Popen:
     raise TimeoutError(f"transformers serve did not come up in 120 s: {log.read_text()[-2000:]}")
 
 
-@pytest.mark.slow
 def test_transformers_serve_with_the_tiny_llm_stopped_mid_run(tiny_models, tmp_path):
     pytest.importorskip("fastapi")
     port = _free_port()
