@@ -12,18 +12,10 @@ from pathlib import Path
 import pycountry
 import pytest
 
+from dataset_builder.records import CATEGORIES
+
 DATA_PATH = Path(__file__).parents[1] / "dataset_builder/data/curated_twins.jsonl"
 
-CATEGORIES = {
-    "Cuisine",
-    "Clothing",
-    "Art",
-    "Architecture",
-    "Symbol",
-    "Festival",
-    "Animals & Plants",
-    "Daily Life",
-}
 TOP_KEYS = ["category", "pos", "neg"]
 SIDE_KEYS = ["concept", "country", "context", "visual_features"]
 SIDES = ("pos", "neg")
