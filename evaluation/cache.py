@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+from contextlib import contextmanager
 from pathlib import Path
 
 CACHE_ENV = "CULTURECLIP_CACHE"
@@ -45,13 +47,23 @@ class EmbeddingStore:
     def _load(self):
         import torch
 
-        for name in ("images", "texts"):
-            saved = torch.load(self.directory / f"{name}.pt", weights_only=True)
-            setattr(self, name, dict(zip(saved["keys"], saved["embeds"])))
-        self.unreadable = json.loads((self.directory / "unreadable.json").read_text())
+        try:
+            for name in ("images", "texts"):
+                saved = torch.load(self.directory / f"{name}.pt", weights_only=True)
+                setattr(self, name, dict(zip(saved["keys"], saved["embeds"])))
+            self.unreadable = json.loads((self.directory / "unreadable.json").read_text())
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as error:
+            raise RuntimeError(
+                f"The embedding cache {self.directory} cannot be read ({type(error).__name__}: {error}); "
+                "delete that folder, or run without the cache (use_cache=False, --no-cache)."
+            ) from error
 
     def save(self) -> None:
-        """Write the embeddings to the store's folder (no-op for an in-memory store)."""
+        """Write the embeddings to the store's folder (no-op for an in-memory store).
+
+        Each file is written next to its final name and moved into place, so an interrupted save
+        leaves the previous cache whole.
+        """
         if self.directory is None:
             return
         import torch
@@ -60,5 +72,14 @@ class EmbeddingStore:
         for name in ("images", "texts"):
             table = getattr(self, name)
             embeds = torch.stack(list(table.values())) if table else torch.empty(0)
-            torch.save({"keys": list(table), "embeds": embeds}, self.directory / f"{name}.pt")
-        (self.directory / "unreadable.json").write_text(json.dumps(self.unreadable, indent=1))
+            with self._written(f"{name}.pt") as path:
+                torch.save({"keys": list(table), "embeds": embeds}, path)
+        with self._written("unreadable.json") as path:
+            path.write_text(json.dumps(self.unreadable, indent=1))
+
+    @contextmanager
+    def _written(self, name: str):
+        """A path to write ``name`` to, moved over ``name`` once the block has finished."""
+        partial = self.directory / f"{name}.partial"
+        yield partial
+        os.replace(partial, self.directory / name)

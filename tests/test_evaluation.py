@@ -1,6 +1,7 @@
 """`evaluation.evaluate` on the tiny CLIP: predictions, cache, bad inputs, every benchmark."""
 
 import io
+import re
 
 import eval_datasets
 import pytest
@@ -76,6 +77,33 @@ def test_rerun_reads_the_cache_and_use_cache_false_does_not(clip, data, tmp_path
     assert same["cache"]["images_encoded"] == 0
     without = evaluate(encoder, "globalrg-retrieval", str(data["globalrg-retrieval"]), use_cache=False)
     assert without["cache"]["images_encoded"] == 18 and without["cache"]["directory"] is None
+
+
+def test_a_damaged_cache_is_named_and_an_interrupted_save_keeps_the_old_one(clip, data, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from evaluation.cache import EmbeddingStore
+
+    result = evaluate(clip["path"], "globalrg-retrieval", str(data["globalrg-retrieval"]), cache_dir=tmp_path)
+    directory = Path(result["cache"]["directory"])
+    before = (directory / "images.pt").read_bytes()
+    store = EmbeddingStore(directory)
+    store.texts["a new text"] = torch.zeros(4)
+
+    def interrupted(obj, path):
+        Path(path).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.save()
+    monkeypatch.undo()
+    assert (directory / "images.pt").read_bytes() == before
+    assert len(EmbeddingStore(directory).images) == 18
+
+    (directory / "texts.pt").write_bytes(b"not a torch file")
+    with pytest.raises(RuntimeError, match=rf"(?s){re.escape(str(directory))}.*delete that folder.*--no-cache"):
+        evaluate(clip["path"], "globalrg-retrieval", str(data["globalrg-retrieval"]), cache_dir=tmp_path)
 
 
 def test_changed_weights_do_not_reuse_the_cache(clip, data, tmp_path):
