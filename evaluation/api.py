@@ -22,7 +22,8 @@ class RunOptions:
     Args:
         split: the dataset split (default: the benchmark's, ``test``).
         config: the dataset configuration (default: the benchmark's; ``pairs`` for cultwin).
-        dataset_revision: Hub revision of the dataset.
+        dataset_revision: Hub revision of the dataset (the results name the commit it resolved to).
+        model_revision: Hub revision of the model when ``model`` is a Hub id.
         seed: seed of the protocol's random calls (the paper's 42).
         batch_size: images or texts per forward pass.
         device: where to run the model (``cpu``, ``cuda``...; default: where it is).
@@ -34,6 +35,7 @@ class RunOptions:
     split: str | None = None
     config: str | None = None
     dataset_revision: str | None = None
+    model_revision: str | None = None
     seed: int = PROTOCOL_SEED
     batch_size: int = 64
     device: str | None = None
@@ -88,7 +90,14 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
             f"--dataset {benchmark}=PATH_OR_ID)."
         )
     if not isinstance(model, ClipEncoder):
-        model = load_encoder(model, processor, device=run.device, batch_size=run.batch_size, progress=run.progress)
+        model = load_encoder(
+            model,
+            processor,
+            device=run.device,
+            batch_size=run.batch_size,
+            revision=run.model_revision,
+            progress=run.progress,
+        )
     opened = open_dataset(
         source,
         split=run.split or spec.SPLIT,

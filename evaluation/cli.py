@@ -39,9 +39,11 @@ def parse_args(argv: list[str]):
         ),
     )
     parser.add_argument("--model", required=True, help="Hub id or local path of the CLIPModel to evaluate")
+    parser.add_argument("--model-revision", help="Hub revision (branch, tag or commit) of --model")
     parser.add_argument(
         "--baseline", help="Hub id or path of a model to compare with (e.g. openai/clip-vit-base-patch32)"
     )
+    parser.add_argument("--baseline-revision", help="Hub revision (branch, tag or commit) of --baseline")
     parser.add_argument(
         "--benchmarks",
         default="globalrg-retrieval,globalrg-grounding,crope",
@@ -68,6 +70,8 @@ def parse_args(argv: list[str]):
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
     if unknown or not args.benchmarks:
         parser.error(f"--benchmarks {unknown or '(empty)'}: choose from {','.join(BENCHMARKS)}.")
+    if args.baseline_revision and not args.baseline:
+        parser.error("--baseline-revision needs --baseline (the Hub id of the model to compare with).")
     args.dataset = _assignments(args.dataset, "--dataset", parser)
     args.options = {name: {} for name in args.benchmarks}
     for key, value in _assignments(args.option, "--option", parser).items():
@@ -92,10 +96,11 @@ def main(argv: list[str]) -> int:
     if args.cache_dir:
         run["cache_dir"] = args.cache_dir
     results = {}
-    for role, name in (("model", args.model), ("baseline", args.baseline)):
+    models = {"model": (args.model, args.model_revision), "baseline": (args.baseline, args.baseline_revision)}
+    for role, (name, revision) in models.items():
         if name is None:
             continue
-        encoder = load_encoder(name, device=args.device, batch_size=args.batch_size, progress=True)
+        encoder = load_encoder(name, device=args.device, batch_size=args.batch_size, revision=revision, progress=True)
         results[role] = {}
         for benchmark in args.benchmarks:
             print(f"[{role}] {benchmark}")

@@ -18,9 +18,13 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
         revision: Hub revision (branch, tag or commit).
 
     Returns:
-        ``{"dataset": Dataset, "info": {"id", "config", "split", "revision", "fingerprint"}}``.
+        ``{"dataset": Dataset, "info": {"id", "config", "split", "revision", "fingerprint"}}``;
+        for a Hub dataset ``revision`` is the commit that was read (``revision`` resolved, see
+        `resolve_dataset_revision`).
     """
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+    from dataset_builder.revisions import resolve_dataset_revision
 
     if isinstance(source, Dataset):
         dataset, name = source, None
@@ -33,6 +37,7 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
                 )
             dataset = dataset[split]
     elif isinstance(source, str):
+        revision = resolve_dataset_revision(source, revision)
         dataset, name = load_dataset(source, config, split=split, revision=revision), source
     else:
         raise TypeError(f"dataset must be a datasets.Dataset, a path or a Hub id, not {type(source).__name__}.")

@@ -72,3 +72,6 @@ def test_evaluate_command_rejects_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*common, "--benchmarks", "crope", "--option", "zeroshot.group_column=region"])
     assert "zeroshot.group_column" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*common, "--benchmarks", "crope", "--baseline-revision", "v1"])
+    assert "--baseline-revision needs --baseline" in capsys.readouterr().err

@@ -26,6 +26,7 @@ import pytest
 
 from cultureclip.hub import build_dataset_repo, build_model_repo
 
+ROOT = Path(__file__).parents[1]
 OLAH_VERSION = "0.5.4"
 PROJECT_PACKAGES = ("cultureclip", "modeling_cultureclip", "dataset_builder", "trainer", "evaluation")
 
@@ -145,29 +146,37 @@ def run_fresh(code: str, cwd: Path, env: dict[str, str]) -> subprocess.Completed
     return result
 
 
-def test_released_model_and_dataset_load_by_repo_id(
-    olah_cli, tiny_models, training_output, eval_dir, release_dir, tmp_path
-):
+@pytest.fixture(scope="module")
+def hub(olah_cli, tiny_models, training_output, eval_dir, release_dir, tmp_path_factory):
+    """Both release folders served as ``org/cultureclip`` and ``org/cultwin`` by olah.
+
+    Yields ``{"url", "model_path", "model_sha", "dataset_sha", "env"}``; ``env`` is a fresh
+    ``HF_HOME`` and telemetry off, for the processes that play the user.
+    """
+    root = tmp_path_factory.mktemp("hub")
+    ids = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}  # training used local folders
+    model = build_model_repo(training_output, "org/cultureclip", root / "build", eval_dir=eval_dir, **ids).model
+    dataset = build_dataset_repo(release_dir, "org/cultwin", tokenizer=str(tiny_models["clip"]))
+    mirrors = root / "mirrors"
+    model_sha = serve_as_git(model.path, mirrors / "models" / "org" / "cultureclip")
+    dataset_sha = serve_as_git(dataset.path, mirrors / "datasets" / "org" / "cultwin")
+    env = {"HF_HOME": str(root / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    with olah_server(olah_cli, mirrors, root) as url:
+        yield {"url": url, "model_path": model.path, "model_sha": model_sha, "dataset_sha": dataset_sha, "env": env}
+
+
+def test_released_model_and_dataset_load_by_repo_id(hub, tiny_models, training_output, release_dir, tmp_path):
     import hashlib
 
     from datasets import load_dataset
     from PIL import Image
     from transformers import CLIPModel
 
-    ids = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}  # training used local folders
-    model = build_model_repo(training_output, "org/cultureclip", tmp_path / "build", eval_dir=eval_dir, **ids).model
-    dataset = build_dataset_repo(release_dir, "org/cultwin", tokenizer=str(tiny_models["clip"]))
-    mirrors = tmp_path / "mirrors"
-    model_sha = serve_as_git(model.path, mirrors / "models" / "org" / "cultureclip")
-    serve_as_git(dataset.path, mirrors / "datasets" / "org" / "cultwin")
     user = tmp_path / "user"
     user.mkdir()
-    env = {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1", "MODEL_SHA": model_sha}
-    env["BASE_MODEL"] = str(tiny_models["clip"])
-
-    with olah_server(olah_cli, mirrors, tmp_path) as url:
-        code = f"PROJECT_PACKAGES = {PROJECT_PACKAGES!r}\n{LOAD_THROUGH_THE_HUB}"
-        loaded = json.loads(run_fresh(code, user, {**env, "HF_ENDPOINT": url}).stdout.strip().splitlines()[-1])
+    env = {**hub["env"], "MODEL_SHA": hub["model_sha"], "BASE_MODEL": str(tiny_models["clip"])}
+    code = f"PROJECT_PACKAGES = {PROJECT_PACKAGES!r}\n{LOAD_THROUGH_THE_HUB}"
+    loaded = json.loads(run_fresh(code, user, {**env, "HF_ENDPOINT": hub["url"]}).stdout.strip().splitlines()[-1])
 
     local = CLIPModel.from_pretrained(training_output / "merged")
     assert loaded["parameter_sum"] == pytest.approx(sum(float(p.detach().double().sum()) for p in local.parameters()))
@@ -185,9 +194,37 @@ def test_released_model_and_dataset_load_by_repo_id(
     assert loaded["dataset_card"] == ["pairs", "concepts"]
     assert loaded["project_modules"] == []
 
-    # The card's usage snippets, verbatim, from the downloaded snapshot (server gone, offline mode).
-    snippets = re.findall(r"```python\n(.*?)```", (model.path / "README.md").read_text(), flags=re.S)
+    # The card's usage snippets, verbatim, from the downloaded snapshot, in offline mode.
+    snippets = re.findall(r"```python\n(.*?)```", (hub["model_path"] / "README.md").read_text(), flags=re.S)
     assert len(snippets) == 2
     Image.new("RGB", (32, 32), "blue").save(user / "your_image.jpg")
     printed = run_fresh("\n".join(snippets), user, {**env, "HF_HUB_OFFLINE": "1"}).stdout
     assert "a photo of mantou" in printed and "'label': 'sarangi'" in printed
+
+
+def test_training_and_evaluation_read_hub_repos_and_record_their_commits(hub, tiny_models, tmp_path):
+    """``cultureclip train`` on ``org/cultwin`` and ``cultureclip evaluate`` of ``org/cultureclip``,
+    by repo id: each records the commit it read, not the branch it was given. (olah answers the
+    revision API only with a revision named, so both name the branch.)"""
+    env = {**os.environ, **hub["env"], "HF_ENDPOINT": hub["url"]}
+
+    def cultureclip(*argv: str) -> None:
+        command = [sys.executable, "-m", "cultureclip.cli", *argv]
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-4000:]
+
+    cultureclip("train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--max_steps", "1", "--dataset", "org/cultwin",
+                "--dataset_revision", "main", "--base_model", str(tiny_models["clip"]),
+                "--output_dir", str(tmp_path / "train"), "--disable_tqdm", "true")  # fmt: skip
+    record = json.loads((tmp_path / "train" / "training_record.json").read_text())
+    assert record["dataset"]["id"] == "org/cultwin" and record["dataset"]["revision"] == hub["dataset_sha"]
+    assert record["base_model_revision"] is None  # a local folder
+
+    cultureclip("evaluate", "--model", "org/cultureclip", "--model-revision", hub["model_sha"],
+                "--benchmarks", "cultwin", "--dataset", "cultwin=org/cultwin", "--option", "cultwin.dataset_revision=main",
+                "--output-dir", str(tmp_path / "eval"),
+                "--no-cache", "--no-plots")  # fmt: skip
+    result = json.loads((tmp_path / "eval" / "cultwin.json").read_text())
+    assert result["model"]["name_or_path"] == "org/cultureclip" and result["model"]["revision"] == hub["model_sha"]
+    assert result["dataset"]["id"] == "org/cultwin" and result["dataset"]["revision"] == hub["dataset_sha"]
+    assert result["total"] > 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     """
     from transformers import CLIPModel, CLIPProcessor, set_seed
 
+    from dataset_builder.revisions import resolve_dataset_revision
+
     from .cultureclip_trainer import CultureCLIPTrainer
     from .data import check_pairs, load_split
     from .export import export_model, training_record, write_training_record
@@ -61,6 +63,8 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
         raise ValueError("Set output_dir (--output_dir DIR): the run writes merged/, adapter/ and its record there.")
     set_seed(config.seed)
     if train_dataset is None:
+        if data.dataset:  # read (and record) the commit the revision points at now, for every split
+            data = replace(data, dataset_revision=resolve_dataset_revision(data.dataset, data.dataset_revision))
         train_dataset = load_split(data, data.train_split)
     if eval_dataset is None and data.eval_split:
         eval_dataset = load_split(data, data.eval_split)
@@ -91,6 +95,7 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
         record = training_record(
             config,
             data,
+            base_model_revision=getattr(model.config, "_commit_hash", None),
             dataset_fingerprint=getattr(train_dataset, "_fingerprint", None),
             dropped_rows=checked.dropped_rows,
             train_rows=len(checked.dataset),
