@@ -44,7 +44,16 @@ class TransformersChat:
 
         self.config = config
         dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
-        self.pipe = pipeline(config.task, model=config.model, dtype=dtype)
+        try:
+            self.pipe = pipeline(config.task, model=config.model, dtype=dtype)
+        except ImportError as error:
+            if "torchvision" not in str(error).lower():
+                raise
+            raise ImportError(
+                f"The processor of {config.model} needs torchvision (the Qwen2.5-VL processors do): install "
+                "the torchvision build that matches your torch, or serve the model and set "
+                "text_model.backend=openai (and vision_model.backend=openai if it is another model)."
+            ) from error
         tokenizer = getattr(self.pipe, "tokenizer", None) or self.pipe.processor.tokenizer
         tokenizer.padding_side = "left"
 
