@@ -1,5 +1,6 @@
 """The OpenAI-compatible backend: against a small scripted HTTP server (fast) and against a real
-``transformers serve`` with the tiny LLM (slow), including a server that stops mid-run."""
+``transformers serve``: the tiny LLM with a server that stops mid-run, and the tiny VLM reading
+images sent as data URLs."""
 
 import json
 import os
@@ -179,3 +180,36 @@ def test_transformers_serve_with_the_tiny_llm_stopped_mid_run(tiny_models, tmp_p
     assert record["summary"]["concepts"]["failed"] == 0
     rejected = [r.item_id for r in read_records(tmp_path / "run", Rejection)]
     assert sorted(rejected) == sorted(set(rejected)) and len(rejected) == 6
+
+
+def test_images_reach_transformers_serve_as_the_local_pipeline_sees_them(tiny_models, tmp_path):
+    """The image path of the OpenAI backend (PNG data URLs) against a real server: greedy answers of
+    ``transformers serve`` with the tiny VLM equal the local pipeline's, image by image."""
+    pytest.importorskip("fastapi")
+    import numpy as np
+    from PIL import Image
+
+    from dataset_builder.backends import TransformersChat
+
+    port = _free_port()
+    model = str(tiny_models["vlm"])
+    settings = {"task": "image-text-to-text", "max_new_tokens": 12, "temperature": 0.0, "dtype": "float32"}
+    local = TransformersChat(ModelConfig(model, **settings))
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)) for _ in range(3)]
+    requests = [
+        ChatRequest(
+            [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "Score."}]}], 0
+        )
+        for image in images
+    ]
+    server = _serve(tiny_models["vlm"], port, tmp_path / "serve.log")
+    try:
+        remote = OpenAIChat(ModelConfig(model, backend="openai", base_url=f"http://127.0.0.1:{port}/v1", **settings))
+        served = remote.generate(requests)
+    finally:
+        server.kill()
+        server.wait()
+    expected = [local.generate([request])[0] for request in requests]
+    assert served == expected
+    assert len(set(expected)) == len(images)  # each answer depends on its image
