@@ -3,6 +3,7 @@
 import io
 import re
 
+import datasets
 import eval_datasets
 import pytest
 import torch
@@ -203,6 +204,11 @@ def test_zeroshot_top1_top5_and_groups(clip, data):
     assert result["classes"] == ["cat", "dog", "bird"]
     with pytest.raises(ValueError, match="Unknown template set"):
         evaluate(clip["path"], "zeroshot", str(data["zeroshot"]), templates="imagenet21k", use_cache=False)
+    unlabelled = datasets.load_dataset(str(data["zeroshot"]), split="test").map(
+        lambda row, index: {"label": -1 if index == 5 else row["label"]}, with_indices=True
+    )
+    with pytest.raises(ValueError, match=r"Row 5 has label -1, not a class index in 0\.\.2"):
+        evaluate(clip["model"], "zeroshot", unlabelled, processor=clip["processor"], use_cache=False)
 
 
 def test_retrieval_recall_against_a_direct_computation(clip, data):

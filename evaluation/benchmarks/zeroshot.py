@@ -57,6 +57,12 @@ def run(context: Context) -> dict:
     keys = context.index_images(options["image_column"]).keys
     images = context.image_embeddings(keys)
     labels = list(dataset[options["label_column"]])
+    bad = next(((row, label) for row, label in enumerate(labels) if label not in range(len(classes))), None)
+    if bad is not None:
+        raise ValueError(
+            f"Row {bad[0]} has label {bad[1]!r}, not a class index in 0..{len(classes) - 1} ({len(classes)} "
+            f"classes); unlabelled rows (-1) cannot be scored: evaluate a labelled split (split=...)."
+        )
     groups = list(dataset[options["group_column"]]) if options["group_column"] else [None] * len(keys)
     items = []
     for row, (key, label, group) in enumerate(zip(keys, labels, groups)):
