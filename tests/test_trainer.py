@@ -131,7 +131,14 @@ class _StopAt(TrainerCallback):
 
 def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(tiny_models, tmp_path):
     dataset = pairs_dataset(num_twins=4)  # 16 rows, 4 per step: the run crosses an epoch boundary
-    common = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3, "lora_dropout": 0.1}
+    # A trained logit_scale is not in the LoRA checkpoint's adapter: the checkpoint must carry it.
+    common = {
+        "max_steps": 6,
+        "save_strategy": "steps",
+        "save_steps": 3,
+        "lora_dropout": 0.1,
+        "train_logit_scale": True,
+    }
     uninterrupted = _trainer(tiny_models, _config(tmp_path / "a", **common), dataset)
     uninterrupted.train()
 
@@ -145,6 +152,21 @@ def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(tiny_models, t
     assert any(not torch.equal(expected[n], _snapshot(stopped.model)[n]) for n in expected if "lora_B" in n)
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_a_peft_model_keeps_its_adapters_and_follows_train_logit_scale(tiny_models, tmp_path):
+    adapted = prepare_model(CLIPModel.from_pretrained(tiny_models["clip"]), _config(tmp_path, lora_layers="0"))
+    processor = CLIPProcessor.from_pretrained(tiny_models["clip"])
+    trainer = CultureCLIPTrainer(
+        model=adapted, args=_config(tmp_path, train_logit_scale=True), processing_class=processor
+    )
+    assert trainer.model is adapted and adapted.get_base_model().logit_scale.requires_grad
+    assert {name.split("layers.")[1][0] for name, _ in adapted.named_parameters() if "lora_A" in name} == {"0"}
+
+
+def test_compute_metrics_is_refused_with_the_alternative(tiny_models, tmp_path):
+    with pytest.raises(ValueError, match="does not call compute_metrics.*evaluation.evaluate"):
+        _trainer(tiny_models, _config(tmp_path), compute_metrics=lambda prediction: {})
 
 
 def test_evaluation_reports_loss_terms_and_accuracies(tiny_models, tmp_path):

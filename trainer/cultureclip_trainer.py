@@ -12,7 +12,7 @@ from modeling_cultureclip.loss import CultureCLIPLoss
 
 from .collator import DataCollatorForCulTwin
 from .config import CultureCLIPConfig
-from .lora import clip_model, prepare_model
+from .lora import clip_model, load_logit_scale, prepare_model, save_logit_scale
 
 
 class CultureCLIPTrainer(Trainer):
@@ -26,11 +26,13 @@ class CultureCLIPTrainer(Trainer):
 
     Args:
         model: a ``CLIPModel``, or a Hub id / local path of one. Unless it is already a
-            ``PeftModel``, it is prepared with `prepare_model` (LoRA or full fine-tuning per ``args``).
+            ``PeftModel``, it is prepared with `prepare_model` (LoRA or full fine-tuning per ``args``);
+            a ``PeftModel`` keeps its adapters and only ``args.train_logit_scale`` applies to it.
         args: the `CultureCLIPConfig`.
         processing_class: the ``CLIPProcessor``; loaded from ``model`` when that is a string.
         data_collator: defaults to ``DataCollatorForCulTwin(processing_class)``.
-        **kwargs: passed to ``transformers.Trainer`` (``train_dataset``, ``eval_dataset``, callbacks...).
+        **kwargs: passed to ``transformers.Trainer`` (``train_dataset``, ``eval_dataset``, callbacks...);
+            ``compute_metrics`` is refused (the trainer reports its own metrics).
     """
 
     # The loss is a per-batch mean (contrastive terms do not sum over items), so the Trainer divides
@@ -52,9 +54,17 @@ class CultureCLIPTrainer(Trainer):
             model = CLIPModel.from_pretrained(model)
         if processing_class is None:
             raise ValueError("Pass processing_class (the CLIPProcessor of the model).")
+        if kwargs.get("compute_metrics") is not None:
+            raise ValueError(
+                "CultureCLIPTrainer computes its own evaluation metrics (the loss terms, "
+                "eval_image_text_accuracy, eval_twin_accuracy) and does not call compute_metrics; "
+                "for benchmark scores, call evaluation.evaluate from a TrainerCallback."
+            )
         from peft import PeftModel
 
-        if not isinstance(model, PeftModel):
+        if isinstance(model, PeftModel):  # e.g. a saved adapter, trained further: its LoRA layout stays
+            clip_model(model).logit_scale.requires_grad_(args.train_logit_scale)
+        else:
             set_seed(args.seed)  # the adapters' initialisation is part of the run's reproducibility
             model = prepare_model(model, args)
         self.loss_fn = CultureCLIPLoss(
@@ -92,6 +102,19 @@ class CultureCLIPTrainer(Trainer):
         self._store({name: outputs[name] for name in outputs if name.endswith("_loss") and name != "loss"}, "eval")
         self._store(retrieval_accuracies(outputs, inputs), "eval")
         return loss.detach(), None, None
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:  # a LoRA checkpoint alone would lose a trained logit_scale
+            save_logit_scale(self.accelerator.unwrap_model(self.model), output_dir or self.args.output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_logit_scale(self.accelerator.unwrap_model(model or self.model), resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        super()._load_best_model()
+        load_logit_scale(self.accelerator.unwrap_model(self.model), self.state.best_model_checkpoint)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         split = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import CultureCLIPConfig
+from .lora import save_logit_scale
 
 if TYPE_CHECKING:
     from transformers import CLIPProcessor
@@ -73,10 +74,7 @@ def export_model(model, processor: CLIPProcessor, output_dir: str | Path) -> dic
     if isinstance(model, PeftModel):
         adapter_dir = output_dir / ADAPTER_DIR
         model.save_pretrained(adapter_dir)
-        if model.get_base_model().logit_scale.requires_grad:
-            # A bare Parameter is not part of a PEFT adapter; keep its trained value next to it.
-            value = model.get_base_model().logit_scale.item()
-            (adapter_dir / "logit_scale.json").write_text(json.dumps({"logit_scale": value}) + "\n")
+        save_logit_scale(model, adapter_dir)
         model = model.merge_and_unload()
     merged_dir = output_dir / MERGED_DIR
     model.save_pretrained(merged_dir)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import parse_lora_layers
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
     from .config import CultureCLIPConfig
 
 TOWER_MODULES = {"vision": "vision_model", "text": "text_model"}
+LOGIT_SCALE_FILE = "logit_scale.json"
 
 
 def lora_layer_indices(spec: str, num_layers: int) -> list[int]:
@@ -76,3 +79,26 @@ def clip_model(model) -> CLIPModel:
     from peft import PeftModel
 
     return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def save_logit_scale(model, folder: str | Path) -> None:
+    """Write a trained ``logit_scale`` beside a PEFT adapter, which cannot hold a bare ``Parameter``.
+
+    Only for a ``PeftModel`` whose ``logit_scale`` trains; a fully fine-tuned model saves it with
+    its weights.
+    """
+    from peft import PeftModel
+
+    scale = clip_model(model).logit_scale
+    if isinstance(model, PeftModel) and scale.requires_grad:
+        Path(folder, LOGIT_SCALE_FILE).write_text(json.dumps({"logit_scale": scale.item()}) + "\n")
+
+
+def load_logit_scale(model, folder: str | Path) -> None:
+    """Restore the ``logit_scale`` that `save_logit_scale` wrote into ``folder`` (if it wrote one)."""
+    import torch
+
+    path = Path(folder, LOGIT_SCALE_FILE)
+    if path.is_file():
+        with torch.no_grad():
+            clip_model(model).logit_scale.fill_(json.loads(path.read_text())["logit_scale"])
