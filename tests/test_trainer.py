@@ -223,6 +223,26 @@ def test_undecodable_and_missing_images_fail_or_are_dropped_and_counted():
     assert {"t0-0-1", "t1-0-1"}.isdisjoint(checked.dataset["pair_id"])
 
 
+def test_image_columns_of_file_paths_train(tiny_models, tmp_path):
+    """Pairs read from JSON Lines or CSV name their images by path: they are checked and collated."""
+    from datasets import Dataset, Image
+
+    rows = pair_rows(num_twins=1)
+    for index, row in enumerate(rows):
+        for column in ("pos_image", "neg_image"):
+            path = tmp_path / f"{index}-{column}.png"
+            row[column].save(path)
+            row[column] = str(path)
+    rows[3]["neg_image"] = str(tmp_path / "missing.png")
+    dataset = Dataset.from_list(rows)
+    with pytest.raises(InvalidRowError, match=r"row 3 .*neg_image cannot be decoded"):
+        check_pairs(dataset)
+    checked = check_pairs(dataset, drop_invalid_rows=True)
+    assert checked.dropped_rows == 1 and isinstance(checked.dataset.features["pos_image"], Image)
+    collator = DataCollatorForCulTwin(CLIPProcessor.from_pretrained(tiny_models["clip"]))
+    assert collator(list(checked.dataset.select(range(2))))["pixel_values"].shape[0] == 4
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

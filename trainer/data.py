@@ -69,6 +69,7 @@ def check_pairs(dataset: Dataset, drop_invalid_rows: bool = False) -> CheckedPai
     """Find rows with a missing/undecodable image or an empty caption or concept name.
 
     Images are checked undecoded (``PIL.Image.verify``), so this pass is much cheaper than training.
+    Image columns that hold file paths are cast to ``datasets.Image`` in the returned dataset.
 
     Raises:
         InvalidRowError: when a row is invalid and ``drop_invalid_rows`` is False; the message names
@@ -76,6 +77,9 @@ def check_pairs(dataset: Dataset, drop_invalid_rows: bool = False) -> CheckedPai
     """
     from datasets import Image
 
+    for column in IMAGE_COLUMNS:
+        if column in dataset.column_names and not isinstance(dataset.features[column], Image):
+            dataset = dataset.cast_column(column, Image())  # file paths (JSON Lines, CSV pairs) become images
     undecoded = dataset.select_columns(
         [c for c in ("pair_id", *IMAGE_COLUMNS, *TEXT_COLUMNS) if c in dataset.column_names]
     )
