@@ -183,6 +183,22 @@ def test_evaluation_reports_loss_terms_and_accuracies(tiny_models, tmp_path):
     assert 0 <= metrics["eval_twin_accuracy"] <= 1
 
 
+def test_evaluation_metrics_are_row_weighted_prefixed_and_never_leak(tiny_models, tmp_path):
+    config = _config(tmp_path, per_device_eval_batch_size=5, lambda_caption=0.7, lambda_concept=0.3)
+    trainer = _trainer(tiny_models, config)
+    first, second = pairs_dataset(num_twins=2), pairs_dataset(num_twins=3)  # 8 and 12 rows: a short last batch
+    alone = trainer.evaluate(second)
+    # Each term is averaged over the same rows as eval_loss, so the weighted sum is the loss.
+    combined = 0.7 * alone["eval_caption_loss"] + 0.3 * alone["eval_concept_loss"]
+    assert combined == pytest.approx(alone["eval_loss"], rel=1e-5)
+    predicted = trainer.predict(first, metric_key_prefix="test").metrics
+    assert {"test_loss", "test_caption_loss", "test_twin_accuracy"} <= set(predicted)
+    again = trainer.evaluate(second)  # nothing of the predict() call is mixed in
+    assert {name: again[name] for name in alone if "runtime" not in name and "per_second" not in name} == {
+        name: alone[name] for name in alone if "runtime" not in name and "per_second" not in name
+    }
+
+
 def test_retrieval_accuracies_on_known_embeddings():
     eye = torch.eye(4)
     outputs = {

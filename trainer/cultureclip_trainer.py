@@ -99,9 +99,31 @@ class CultureCLIPTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
             loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
-        self._store({name: outputs[name] for name in outputs if name.endswith("_loss") and name != "loss"}, "eval")
-        self._store(retrieval_accuracies(outputs, inputs), "eval")
+        rows = inputs["pos_caption_index"].shape[0]
+        metrics = {name: outputs[name] for name in outputs if name.endswith("_loss") and name != "loss"}
+        metrics |= retrieval_accuracies(outputs, inputs)
+        # Row-weighted, as the Trainer weighs eval_loss: summed here, divided by the rows at the end.
+        self._store(
+            {name: value * rows for name, value in metrics.items()} | {"rows": torch.tensor(rows, device=loss.device)},
+            "eval",
+        )
         return loss.detach(), None, None
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
+        """The Trainer's loop, plus the loss terms and accuracies over the same rows, under the same prefix."""
+        self._stored_metrics.pop("eval", None)
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        stored = self._stored_metrics.pop("eval", {})
+        sums = {
+            name: self.accelerator.reduce(torch.stack(values).sum(), reduction="sum")
+            for name, values in stored.items()
+        }
+        rows = sums.pop("rows", None)
+        for name, total in sums.items():
+            output.metrics[f"{metric_key_prefix}_{name}"] = (total / rows).item()
+        return output
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         super()._save(output_dir, state_dict)
@@ -117,12 +139,10 @@ class CultureCLIPTrainer(Trainer):
         load_logit_scale(self.accelerator.unwrap_model(self.model), self.state.best_model_checkpoint)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        split = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None
-        if split is not None and self._stored_metrics[split]:
-            prefix = "eval_" if split == "eval" else ""
-            for name, values in self._stored_metrics.pop(split).items():
+        if "loss" in logs and self._stored_metrics["train"]:  # a training log: the terms since the last one
+            for name, values in self._stored_metrics.pop("train").items():
                 mean = self.accelerator.reduce(torch.stack(values).mean(), reduction="mean")
-                logs[f"{prefix}{name}"] = round(mean.item(), 4)
+                logs[name] = round(mean.item(), 4)
         super().log(logs, start_time)
 
     def _store(self, metrics: dict[str, torch.Tensor], split: str) -> None:
