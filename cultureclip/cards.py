@@ -224,6 +224,7 @@ def _hyperparameters(training: dict[str, Any]) -> list[tuple[str, Any]]:
         ("loss", training["loss_type"]),
         ("lambda_caption / lambda_concept", f"{training['lambda_caption']} / {training['lambda_concept']}"),
         ("duplicate concepts masked from negatives", training["mask_duplicate_concepts"]),
+        ("duplicate captions masked from negatives", training.get("mask_duplicate_captions", False)),
         ("fine-tuning", "LoRA (merged into the weights)" if lora else "full"),
     ]
     if lora:

@@ -14,9 +14,11 @@ twin (the negative): an image, a caption and a concept name for each.
 * ``L = lambda_caption * L_caption + lambda_concept * L_concept`` when both terms are used; a
   single-term variant's loss is its term, unweighted.
 
-Unlike the public code, features are really L2-normalised, and (``mask_duplicate_concepts``) a
-text naming the anchor's own concept is never one of its negatives: not another row of the same
-concept pair, and not a hard-negative column whose twin happens to be the anchor's concept.
+Unlike the public code, features are really L2-normalised, and a text equal to the anchor's own
+is never one of its negatives: with ``mask_duplicate_concepts``, a name of the anchor's concept (in
+another row of the same concept pair, or a hard-negative column whose twin happens to be the
+anchor's concept); with ``mask_duplicate_captions``, the same caption in another row (each CulTwin
+caption, with its image, is in 10 pairs, so a batch can hold it twice).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class CultureCLIPLoss(nn.Module):
         mask_duplicate_concepts: in the concept terms, rows that share a concept (same id) are not
             each other's negatives. The public code treats them as negatives although a batch of
             CulTwin holds up to 100 caption pairs of the same concept pair; ``False`` reproduces it.
+        mask_duplicate_captions: in the caption terms, rows that share a caption (same id) are not
+            each other's negatives (identical texts cannot be told apart, so the public code's
+            loss has a floor there); ``False`` reproduces the public code.
         gather_across_devices: all-gather the features of every process (with gradient) so that
             each process computes the loss of the global batch: N processes with batch B give the
             loss and, after DDP's gradient averaging, the gradients of one process with batch N*B.
@@ -66,6 +71,7 @@ class CultureCLIPLoss(nn.Module):
         lambda_caption: float = 0.7,
         lambda_concept: float = 0.3,
         mask_duplicate_concepts: bool = True,
+        mask_duplicate_captions: bool = True,
         gather_across_devices: bool = False,
     ):
         super().__init__()
@@ -75,6 +81,7 @@ class CultureCLIPLoss(nn.Module):
         self.lambda_caption = lambda_caption
         self.lambda_concept = lambda_concept
         self.mask_duplicate_concepts = mask_duplicate_concepts
+        self.mask_duplicate_captions = mask_duplicate_captions
         self.gather_across_devices = gather_across_devices
 
     @property
@@ -93,6 +100,8 @@ class CultureCLIPLoss(nn.Module):
         logit_scale: torch.Tensor,
         pos_concept_ids: torch.Tensor | None = None,
         neg_concept_ids: torch.Tensor | None = None,
+        pos_caption_ids: torch.Tensor | None = None,
+        neg_caption_ids: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Compute the loss.
 
@@ -102,6 +111,8 @@ class CultureCLIPLoss(nn.Module):
             logit_scale: the exponentiated scale, ``model.logit_scale.exp()``.
             pos_concept_ids, neg_concept_ids: ``(B,)`` integer ids of the concepts (equal id = same
                 concept); required by the duplicate mask when the loss has a concept term.
+            pos_caption_ids, neg_caption_ids: ``(B,)`` integer ids of the captions (equal id = same
+                text); required by ``mask_duplicate_captions``.
 
         Returns:
             ``{"loss": ..., "caption_loss": ..., "concept_loss": ...}`` (the terms the variant uses).
@@ -116,16 +127,18 @@ class CultureCLIPLoss(nn.Module):
             texts["concept"] = (pos_concept_embeds, neg_concept_embeds)
         pos_images, neg_images = (_normalize(self._gather(x)) for x in (pos_image_embeds, neg_image_embeds))
 
+        masks = {
+            "caption": (self.mask_duplicate_captions, pos_caption_ids, neg_caption_ids),
+            "concept": (self.mask_duplicate_concepts, pos_concept_ids, neg_concept_ids),
+        }
         terms = {}
         for name, kind in (("caption", caption_kind), ("concept", concept_kind)):
             if kind is None:
                 continue
             pos_texts, neg_texts = (_normalize(self._gather(x)) for x in texts[name])
-            pos_ids = neg_ids = None
-            if name == "concept" and self.mask_duplicate_concepts:
-                pos_ids, neg_ids = self._concept_ids(pos_concept_ids, neg_concept_ids)
+            pos_ids, neg_ids = self._ids(name, *masks[name])
             if kind == "pos_clip":
-                terms[name] = clip_loss(pos_images, pos_texts, logit_scale)
+                terms[name] = clip_loss(pos_images, pos_texts, logit_scale, pos_ids)
             elif kind == "clip":
                 terms[name] = clip_loss(pos_images, pos_texts, logit_scale, pos_ids) + clip_loss(
                     neg_images, neg_texts, logit_scale, neg_ids
@@ -146,11 +159,14 @@ class CultureCLIPLoss(nn.Module):
             return x
         return _AllGatherWithGrad.apply(x.contiguous())
 
-    def _concept_ids(self, pos_ids, neg_ids):
+    def _ids(self, name: str, masked: bool, pos_ids, neg_ids):
+        """The (gathered) ids of the ``name`` texts, or ``(None, None)`` when duplicates are not masked."""
+        if not masked:
+            return None, None
         if pos_ids is None or neg_ids is None:
             raise ValueError(
-                "mask_duplicate_concepts=True needs pos_concept_ids and neg_concept_ids (integer ids, equal id = "
-                "same concept; DataCollatorForCulTwin provides them); pass them or set mask_duplicate_concepts=False."
+                f"mask_duplicate_{name}s=True needs pos_{name}_ids and neg_{name}_ids (integer ids, equal id = "
+                f"same {name}; DataCollatorForCulTwin provides them); pass them or set mask_duplicate_{name}s=False."
             )
         if not self.gather_across_devices or not _distributed():
             return pos_ids, neg_ids

@@ -55,17 +55,20 @@ def hand_negclip(images, texts, hard, ids=None, hard_ids=None):
     return (sum(i2t) / B + sum(t2i) / B) / 2
 
 
-def hand_loss(loss_type, features, lambdas=(0.7, 0.3), ids=(None, None)):
+def hand_loss(loss_type, features, lambdas=(0.7, 0.3), ids=(None, None), caption_ids=(None, None)):
     i_pos, i_neg, c_pos, c_neg, k_pos, k_neg = features
     pos_ids, neg_ids = ids
+    cap_pos, cap_neg = caption_ids
     caption_kind, concept_kind = LOSS_TYPES[loss_type]
     terms = {}
     if caption_kind == "pos_clip":
-        terms["caption_loss"] = hand_clip(i_pos, c_pos)
+        terms["caption_loss"] = hand_clip(i_pos, c_pos, cap_pos)
     elif caption_kind == "clip":
-        terms["caption_loss"] = hand_clip(i_pos, c_pos) + hand_clip(i_neg, c_neg)
+        terms["caption_loss"] = hand_clip(i_pos, c_pos, cap_pos) + hand_clip(i_neg, c_neg, cap_neg)
     elif caption_kind == "negclip":
-        terms["caption_loss"] = hand_negclip(i_pos, c_pos, c_neg) + hand_negclip(i_neg, c_neg, c_pos)
+        terms["caption_loss"] = hand_negclip(i_pos, c_pos, c_neg, cap_pos, cap_neg) + hand_negclip(
+            i_neg, c_neg, c_pos, cap_neg, cap_pos
+        )
     if concept_kind == "clip":
         terms["concept_loss"] = hand_clip(i_pos, k_pos, pos_ids) + hand_clip(i_neg, k_neg, neg_ids)
     elif concept_kind == "negclip":
@@ -82,7 +85,7 @@ def hand_loss(loss_type, features, lambdas=(0.7, 0.3), ids=(None, None)):
 @pytest.mark.parametrize("loss_type", sorted(LOSS_TYPES))
 def test_each_variant_matches_the_hand_computation_without_mask(loss_type):
     features = _features()
-    loss = CultureCLIPLoss(loss_type, mask_duplicate_concepts=False)
+    loss = CultureCLIPLoss(loss_type, mask_duplicate_concepts=False, mask_duplicate_captions=False)
     out = loss(*features, logit_scale=torch.tensor(SCALE))
     expected = hand_loss(loss_type, features)
     assert set(out) == set(expected)
@@ -95,20 +98,51 @@ def test_duplicate_concepts_are_not_each_others_negatives(loss_type):
     features = _features(1)
     # Rows 0-2 share a concept pair (A, A'); row 3's twin is concept A itself.
     pos_ids, neg_ids = [1, 1, 1, 2, 3], [11, 11, 11, 1, 13]
-    loss = CultureCLIPLoss(loss_type, lambda_caption=0.4, lambda_concept=0.6)
+    loss = CultureCLIPLoss(loss_type, lambda_caption=0.4, lambda_concept=0.6, mask_duplicate_captions=False)
     out = loss(*features, torch.tensor(SCALE), torch.tensor(pos_ids), torch.tensor(neg_ids))
     expected = hand_loss(loss_type, features, (0.4, 0.6), (pos_ids, neg_ids))
     assert out["concept_loss"].item() == pytest.approx(expected["concept_loss"], rel=1e-5)
     assert out["loss"].item() == pytest.approx(expected["loss"], rel=1e-5)
-    unmasked = CultureCLIPLoss(loss_type, mask_duplicate_concepts=False)(*features, torch.tensor(SCALE))
+    plain = {"mask_duplicate_concepts": False, "mask_duplicate_captions": False}
+    unmasked = CultureCLIPLoss(loss_type, **plain)(*features, torch.tensor(SCALE))
     assert unmasked["concept_loss"].item() > out["concept_loss"].item()
 
 
-def test_unique_concepts_make_the_mask_a_no_op():
+@pytest.mark.parametrize("loss_type", ["clip", "caption_clip", "cultureclip"])
+def test_duplicate_captions_are_not_each_others_negatives(loss_type):
+    features = _features(4)
+    # Rows 0 and 2 hold the same positive caption (and image: it is one generated image per caption).
+    for index in (0, 2):
+        features[index][2] = features[index][0]
+    caption_ids = [7, 8, 7, 9, 10], [20, 21, 22, 23, 24]
+    concept_ids = list(range(B)), [100 + i for i in range(B)]
+    tensors = [torch.tensor(ids) for ids in (*concept_ids, *caption_ids)]
+    out = CultureCLIPLoss(loss_type)(*features, torch.tensor(SCALE), *tensors)
+    expected = hand_loss(loss_type, features, ids=concept_ids, caption_ids=caption_ids)
+    assert out["caption_loss"].item() == pytest.approx(expected["caption_loss"], rel=1e-5)
+    unmasked = CultureCLIPLoss(loss_type, mask_duplicate_captions=False)(*features, torch.tensor(SCALE), *tensors[:2])
+    assert unmasked["caption_loss"].item() > out["caption_loss"].item()
+
+
+def test_identical_rows_have_no_loss_floor_with_the_caption_mask():
+    """Aligned one-hot features: without the mask, the duplicated rows leave a loss floor."""
+    eye = torch.eye(4)
+    images, captions = eye[[0, 0, 1, 2]], eye[[0, 0, 1, 2]]  # rows 0 and 1: the same caption and image
+    twin_images, twin_captions = eye[[3, 3, 3, 3]] * -1, eye[[3, 3, 3, 3]] * -1
+    args = (images, twin_images, captions, twin_captions, None, None, torch.tensor(100.0))
+    caption_ids = {"pos_caption_ids": torch.tensor([5, 5, 6, 7]), "neg_caption_ids": torch.tensor([8, 8, 8, 8])}
+    masked = CultureCLIPLoss("caption_negclip")(*args, **caption_ids)
+    plain = CultureCLIPLoss("caption_negclip", mask_duplicate_captions=False)(*args)
+    assert masked["caption_loss"].item() < 1e-3 < plain["caption_loss"].item()
+
+
+def test_unique_texts_make_the_masks_a_no_op():
     features = _features(2)
     ids = torch.arange(B), torch.arange(B) + 100
-    masked = CultureCLIPLoss()(*features, torch.tensor(SCALE), *ids)
-    plain = CultureCLIPLoss(mask_duplicate_concepts=False)(*features, torch.tensor(SCALE))
+    masked = CultureCLIPLoss()(*features, torch.tensor(SCALE), *ids, *ids)
+    plain = CultureCLIPLoss(mask_duplicate_concepts=False, mask_duplicate_captions=False)(
+        *features, torch.tensor(SCALE)
+    )
     torch.testing.assert_close(masked["loss"], plain["loss"])
 
 
@@ -126,21 +160,26 @@ def test_clip_equals_transformers_clip_loss(tiny_models):
         image = model.get_image_features(pixel_values=inputs["pixel_values"]).pooler_output
         text = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         text = text.pooler_output
-        ours = CultureCLIPLoss("clip")(image, image, text, text, None, None, model.logit_scale.exp())
+        ours = CultureCLIPLoss("clip", mask_duplicate_captions=False)(
+            image, image, text, text, None, None, model.logit_scale.exp()
+        )
     torch.testing.assert_close(ours["loss"], reference)
 
 
 def test_gradients_reach_every_input_and_the_scale():
     features = [x.requires_grad_() for x in _features(3)]
     scale = torch.tensor(SCALE, requires_grad=True)
-    CultureCLIPLoss()(*features, scale, torch.arange(B), torch.arange(B) + B)["loss"].backward()
+    ids = torch.arange(B), torch.arange(B) + B
+    CultureCLIPLoss()(*features, scale, *ids, *ids)["loss"].backward()
     assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in [*features, scale])
 
 
 def test_bad_arguments_say_how_to_fix_them():
     with pytest.raises(ValueError, match="loss_type 'negclip'"):
         CultureCLIPLoss("negclip")
-    with pytest.raises(ValueError, match="pos_concept_ids and neg_concept_ids"):
-        CultureCLIPLoss()(*_features(), torch.tensor(SCALE))
+    with pytest.raises(ValueError, match="mask_duplicate_captions=True needs pos_caption_ids and neg_caption_ids"):
+        CultureCLIPLoss()(*_features(), torch.tensor(SCALE), torch.arange(B), torch.arange(B))
+    with pytest.raises(ValueError, match="mask_duplicate_concepts=True needs pos_concept_ids and neg_concept_ids"):
+        CultureCLIPLoss(mask_duplicate_captions=False)(*_features(), torch.tensor(SCALE))
     with pytest.raises(ValueError, match="needs pos_concept_embeds"):
         CultureCLIPLoss("concept_clip")(*_features()[:4], None, None, torch.tensor(SCALE))

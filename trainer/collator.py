@@ -70,7 +70,8 @@ class DataCollatorForCulTwin:
         ``input_ids``, ``attention_mask`` ``(U, L)``: the U distinct texts;
         ``pos_caption_index``, ``neg_caption_index``, ``pos_concept_index``, ``neg_concept_index``
         ``(B,)``: row -> text index; ``pos_concept_ids``, ``neg_concept_ids`` ``(B,)``: stable ids of
-        the concepts (from ``*_concept_id`` when present, else from the name), equal for the same concept.
+        the concepts (from ``*_concept_id`` when present, else from the name), equal for the same concept;
+        ``pos_caption_ids``, ``neg_caption_ids`` ``(B,)``: stable ids of the caption texts.
 
     Raises:
         InvalidRowError: a row has a missing/undecodable image or an empty text; the message names
@@ -103,6 +104,7 @@ class DataCollatorForCulTwin:
         for side in ("pos", "neg"):
             keys = [_concept_key(row, side) for row in rows]
             batch[f"{side}_concept_ids"] = torch.tensor([stable_id(key) for key in keys])
+            batch[f"{side}_caption_ids"] = torch.tensor([stable_id(row[f"{side}_caption"]) for row in rows])
         return batch
 
 

@@ -27,6 +27,8 @@ class CultureCLIPConfig(TrainingArguments):
             Weight of the concept term when the loss has both terms.
         mask_duplicate_concepts (`bool`, defaults to `True`):
             Rows sharing a concept are not each other's negatives in the concept terms.
+        mask_duplicate_captions (`bool`, defaults to `True`):
+            Rows sharing a caption are not each other's negatives in the caption terms.
         gather_across_devices (`bool`, defaults to `True`):
             All-gather features across processes so that negatives come from the global batch
             (no effect in a single process).
@@ -56,6 +58,9 @@ class CultureCLIPConfig(TrainingArguments):
     lambda_concept: float = field(default=0.3, metadata={"help": "Weight of the concept term."})
     mask_duplicate_concepts: bool = field(
         default=True, metadata={"help": "Rows sharing a concept are not each other's negatives in concept terms."}
+    )
+    mask_duplicate_captions: bool = field(
+        default=True, metadata={"help": "Rows sharing a caption are not each other's negatives in caption terms."}
     )
     gather_across_devices: bool = field(
         default=True, metadata={"help": "All-gather features across processes (negatives from the global batch)."}

@@ -72,6 +72,7 @@ class CultureCLIPTrainer(Trainer):
             lambda_caption=args.lambda_caption,
             lambda_concept=args.lambda_concept,
             mask_duplicate_concepts=args.mask_duplicate_concepts,
+            mask_duplicate_captions=args.mask_duplicate_captions,
             gather_across_devices=args.gather_across_devices,
         )
         self._stored_metrics: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
@@ -88,8 +89,11 @@ class CultureCLIPTrainer(Trainer):
         terms = self.loss_fn(
             **embeds,
             logit_scale=clip_model(self.accelerator.unwrap_model(model)).logit_scale.exp(),
-            pos_concept_ids=inputs["pos_concept_ids"],
-            neg_concept_ids=inputs["neg_concept_ids"],
+            **{
+                f"{side}_{text}_ids": inputs[f"{side}_{text}_ids"]
+                for side in ("pos", "neg")
+                for text in ("caption", "concept")
+            },
         )
         if model.training:
             self._store({name: value for name, value in terms.items() if name != "loss"}, "train")

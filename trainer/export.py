@@ -27,6 +27,7 @@ RECORD_FIELDS = (
     "lambda_caption",
     "lambda_concept",
     "mask_duplicate_concepts",
+    "mask_duplicate_captions",
     "gather_across_devices",
     "finetuning",
     "lora_r",

@@ -15,7 +15,7 @@ from .world import KINDS
 
 DEFAULT_VARIANTS = ("caption_clip", "caption_negclip", "concept_negclip", "cultureclip", "cultureclip_nomask")
 NOMASK = "_nomask"
-"""A variant name ending in this suffix trains with ``mask_duplicate_concepts=False``."""
+"""A variant name ending in this suffix trains with both duplicate masks off (the public code's loss)."""
 
 # Prompts of the general task, in the phrasing of the generic captions the base model learnt; a
 # colour's class embedding is averaged over every kind in that colour.
@@ -103,6 +103,7 @@ def finetune(base_dir: Path, out_dir: Path, data: WorldData, variant: str, seed:
         output_dir=str(out_dir),
         loss_type=variant.removesuffix(NOMASK),
         mask_duplicate_concepts=not variant.endswith(NOMASK),
+        mask_duplicate_captions=not variant.endswith(NOMASK),
         max_steps=config.steps,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=1,

@@ -16,7 +16,7 @@ PER_RANK, IN_DIM, DIM = 3, 6, 4
 def encode_and_loss(encoder, inputs, ids, gather):
     embeds = [encoder(x) for x in inputs]
     loss = CultureCLIPLoss(gather_across_devices=gather)
-    return loss(*embeds, torch.tensor(5.0), *ids)["loss"]
+    return loss(*embeds, torch.tensor(5.0), *ids, *ids)["loss"]  # the same repeats for captions
 
 
 def main():
@@ -24,7 +24,7 @@ def main():
     rank, world = dist.get_rank(), dist.get_world_size()
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.randn(PER_RANK * world, IN_DIM, generator=generator) for _ in range(6)]
-    # Repeated concepts across ranks so that the duplicate mask needs the gathered ids.
+    # Repeated concepts (and captions) across ranks so that the duplicate masks need the gathered ids.
     pos_ids = torch.arange(PER_RANK * world) % 2
     ids = (pos_ids, pos_ids + 10)
 
