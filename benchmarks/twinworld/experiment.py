@@ -59,7 +59,7 @@ class ExperimentConfig:
             if name.removesuffix(NOMASK) not in LOSS_TYPES:
                 raise ValueError(
                     f"Unknown variant {name!r}: use a loss type ({', '.join(LOSS_TYPES)}), optionally "
-                    f"with the suffix {NOMASK!r} for mask_duplicate_concepts=False."
+                    f"with the suffix {NOMASK!r} for both duplicate masks off."
                 )
         if not self.seeds:
             raise ValueError("seeds is empty: give at least one seed.")
