@@ -91,7 +91,8 @@ def generate(
     """Runs ``stages`` (default: all) into ``run_dir`` and returns the run record.
 
     Raises:
-        ValueError: bad stages, bad input files, or a folder started with another config.
+        ValueError: bad stages, bad input files, a folder started with another config, or the pairs
+            stage asked for before the quality stage has judged every image.
         RunFailed: a backend left items pending (the record says how many); rerun to retry them.
     """
     from accelerate import PartialState
