@@ -164,6 +164,14 @@ def _check_references(concepts, twins, captions, pairs) -> None:
     _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n} times)" for i, n in counts.items() if n > 1])
 
 
+def _why_no_pairs(rejections: list[Rejection]) -> str:
+    rejected = Counter(r.reason for r in rejections if r.stage == "pairs")
+    if not rejected:
+        return "finish the generation run first."
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(rejected.items()))
+    return f"the pairs stage kept none and rejected {sum(rejected.values())} ({reasons}); rejected.jsonl says why."
+
+
 def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
     """Read and check a generation run folder.
 
@@ -185,8 +193,9 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
     captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
     images = {i.caption_id: i for i in read_records(run_dir, ImageRecord)}
     pairs = read_records(run_dir, Pair)
+    rejections = read_records(run_dir, Rejection)
     if not pairs:
-        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: finish the generation run first.")
+        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejections)}")
     _check_references(concepts, twins, captions, pairs)
 
     used = sorted({c for pair in pairs for c in (pair.pos_caption_id, pair.neg_caption_id)})
@@ -210,7 +219,7 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
         images=images,
         scores={s.caption_id: s for s in read_records(run_dir, QualityScore)},
         pairs=kept,
-        rejections=read_records(run_dir, Rejection),
+        rejections=rejections,
         dropped_images=bad,
         dropped_pairs=len(pairs) - len(kept),
     )

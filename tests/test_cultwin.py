@@ -8,7 +8,7 @@ import pytest
 from cultwin_fixtures import FAILED, TWINS, kept_pair_count, write_run
 
 from dataset_builder.cultwin import CulTwin, CulTwinConfig, concepts_features, pairs_features, split_twins
-from dataset_builder.records import RUN_RECORD, Caption, Pair, Twin, read_records, record_path, to_json
+from dataset_builder.records import RUN_RECORD, Caption, Pair, Rejection, Twin, read_records, record_path, to_json
 from dataset_builder.run_data import RunFolderError, load_run
 
 
@@ -111,7 +111,11 @@ def _append(run_dir, record):
     [
         (lambda d: (d / RUN_RECORD).unlink(), "run.json is missing"),
         (lambda d: (d / RUN_RECORD).write_text("[1, 2]"), "holds a list, expected a JSON object"),
-        (lambda d: record_path(d, Pair).write_text(""), "no kept caption pairs"),
+        (lambda d: record_path(d, Pair).write_text(""), "no kept caption pairs in pairs.jsonl: finish the generation"),
+        (
+            lambda d: (record_path(d, Pair).write_text(""), _append(d, Rejection("pairs", "p-z", "failed-quality"))),
+            r"pairs.jsonl: the pairs stage kept none and rejected 1 \(failed-quality: 1\)",
+        ),
         (lambda d: _append(d, Pair("p-x", "t00", "k00-c0", "nope")), "pair p-x: unknown neg caption 'nope'"),
         (lambda d: _append(d, Pair("p-y", "t00", "k02-c0", "k01-c0")), "pos caption 'k02-c0' is of concept 'k02'"),
         (lambda d: _append(d, Pair("t00-k00-c0-k01-c0", "t00", "k00-c0", "k01-c0")), "Duplicate pair ids"),
