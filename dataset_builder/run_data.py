@@ -9,13 +9,16 @@ missing or corrupt image are dropped instead and counted in `RunData.dropped_ima
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .records import (
     CATEGORIES,
+    FILES,
     RUN_RECORD,
     Caption,
     Concept,
@@ -162,6 +165,23 @@ def _check_references(concepts, twins, captions, pairs) -> None:
     _fail("Pairs with broken references", problems)
     counts = Counter(p.pair_id for p in pairs)
     _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n} times)" for i, n in counts.items() if n > 1])
+
+
+def run_fingerprint(run_dir: str | Path) -> str:
+    """A hash of what `load_run` reads: the bytes of ``run.json`` and of every record file, and the
+    name, size and modification time of every file under ``images/`` (hashing every image would
+    take as long as building the dataset)."""
+    run_dir = Path(run_dir)
+    digest = hashlib.sha256()
+    for name in (RUN_RECORD, *FILES.values()):
+        path = run_dir / name
+        data = path.read_bytes() if path.is_file() else b""
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    if (run_dir / "images").is_dir():
+        for entry in sorted(os.scandir(run_dir / "images"), key=lambda e: e.name):
+            stat = entry.stat()
+            digest.update(f"{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _why_no_pairs(rejections: list[Rejection]) -> str:
