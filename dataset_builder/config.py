@@ -135,8 +135,8 @@ class CaptionConfig:
         mode: ``llm`` (the text model writes them) or ``compose`` (built from the concept's own
             context and visual features, no model: the curated default).
         per_concept: captions per concept (the paper: 10).
-        max_words: captions longer than this are rejected (the paper targets under 15 words;
-            CLIP reads at most 77 tokens).
+        max_words: the most words a caption may have: the prompt asks for at most this many, and
+            longer captions are rejected (the paper: under 15 words, so 14; CLIP reads 77 tokens).
         pairs_per_twin: caption pairs kept per twin: ``None`` means all per_concept x per_concept.
         tokenizer: the CLIP tokenizer (Hub id or local folder) that measures captions; ``None``
             skips the token check (``cultureclip validate-dataset`` still checks the release).

@@ -1,7 +1,12 @@
+from string import Template
+
 import pytest
 
+from dataset_builder.captions import clean_caption
 from dataset_builder.config import GenerationConfig, ModelConfig, load_config, looks_like_path
 from dataset_builder.generate import main
+from dataset_builder.pipeline import load_prompt
+from dataset_builder.structured import Invalid
 
 TINY = "configs/cultwin_tiny.yaml"
 
@@ -19,6 +24,15 @@ def test_paper_config_has_the_paper_settings():
         0.0,
     )
     assert config.captions.per_concept == 10 and config.captions.pairs_per_twin is None
+
+
+def test_paper_config_asks_for_and_enforces_captions_under_15_words():
+    max_words = load_config("configs/cultwin_paper.yaml").captions.max_words
+    prompt = Template(load_prompt("captions")).safe_substitute(max_words=max_words)
+    assert "each a single sentence of at most 14 words." in prompt
+    assert clean_caption(" ".join(["word"] * 14), max_words)
+    with pytest.raises(Invalid, match="has 15 words, limit 14"):
+        clean_caption(" ".join(["word"] * 15), max_words)
 
 
 def test_tiny_config_placeholders_and_overrides(tmp_path):
