@@ -1,7 +1,7 @@
 """Stage 5: ``captions.per_concept`` captions for every concept that has a twin.
 
 Captions name the concept and its key visual features and keep its context; each is at most
-``captions.max_words`` words (CLIP reads 77 tokens; the paper targets under 15 words). They come
+``captions.max_words`` words (CLIP reads 77 tokens; the paper: under 15 words, so 14). They come
 from the text model (``mode: llm``) or are composed from the concept's own fields with the
 templates in ``prompts/caption_compose.txt`` (``mode: compose``, no model).
 """

@@ -2,7 +2,9 @@
 
 A YAML file maps onto `GenerationConfig`; ``--set section.key=value`` overrides one field, and
 ``${models_dir}`` in any string is replaced by the ``--models-dir`` folder (the tiny config names
-its checkpoints that way, so no path is hard-coded). Everything is checked before any model loads.
+its checkpoints that way, so no path is hard-coded). Values are checked on creation, and
+``cultureclip generate`` checks that every local path exists (`GenerationConfig.local_paths`)
+before it starts the run folder, so nothing is checked only when its model loads.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ TASKS = ("text-generation", "image-text-to-text")
 def _check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}.")
+
+
+def looks_like_path(reference: str) -> bool:
+    """Whether a model, tokenizer or dataset reference can only be a local path: absolute, ``~``- or
+    dot-relative, or with more than one ``/`` (a Hub id is ``name`` or ``org/name``)."""
+    return reference.startswith(("/", "~", "./", "../")) or reference in (".", "..") or reference.count("/") > 1
 
 
 def _check_positive(name: str, value, minimum=1) -> None:
@@ -127,8 +135,8 @@ class CaptionConfig:
         mode: ``llm`` (the text model writes them) or ``compose`` (built from the concept's own
             context and visual features, no model: the curated default).
         per_concept: captions per concept (the paper: 10).
-        max_words: captions longer than this are rejected (the paper targets under 15 words;
-            CLIP reads at most 77 tokens).
+        max_words: the most words a caption may have: the prompt asks for at most this many, and
+            longer captions are rejected (the paper: under 15 words, so 14; CLIP reads 77 tokens).
         pairs_per_twin: caption pairs kept per twin: ``None`` means all per_concept x per_concept.
         tokenizer: the CLIP tokenizer (Hub id or local folder) that measures captions; ``None``
             skips the token check (``cultureclip validate-dataset`` still checks the release).
@@ -269,6 +277,21 @@ class GenerationConfig:
     def reader(self) -> ModelConfig | None:
         """The model that reads images: `vision_model`, else `text_model`."""
         return self.vision_model or self.text_model
+
+    def local_paths(self) -> dict[str, str]:
+        """The fields naming a checkpoint, tokenizer or dataset that `looks_like_path`, by dotted
+        name (an ``openai`` backend's model is the name the server serves, not a path)."""
+        references = {
+            "captions.tokenizer": self.captions.tokenizer,
+            "diffusion.model": self.diffusion.model,
+            "quality.clip_model": self.quality.clip_model,
+            "bottom_up.dataset": self.bottom_up.dataset,
+        } | {
+            f"{role}.model": model.model
+            for role, model in (("text_model", self.text_model), ("vision_model", self.vision_model))
+            if model is not None and model.backend == "transformers"
+        }
+        return {name: value for name, value in references.items() if value and looks_like_path(value)}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import datasets
 
 from .records import CATEGORIES
-from .run_data import RunData, load_run
+from .run_data import RunData, load_run, run_fingerprint
 from .taxonomy import country_region
 
 SPLITS = ("train", "validation", "test")
@@ -124,12 +124,15 @@ class CulTwinConfig(datasets.BuilderConfig):
         test_size: Twin pairs in test: a fraction in [0, 1) or a count.
         drop_bad_images: Drop the pairs that use a missing or corrupt image instead of refusing
             the run folder.
+        fingerprint: `run_fingerprint` of ``data_dir``, set by `CulTwin`: it is part of the config
+            id, so the cache of a run folder whose records or images changed is not reused.
     """
 
     seed: int = 42
     validation_size: float | int = 0.05
     test_size: float | int = 0.05
     drop_bad_images: bool = False
+    fingerprint: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -153,10 +156,12 @@ class CulTwin(datasets.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "pairs"
 
-    def __init__(self, *args, run: RunData | None = None, **kwargs):
-        """Args as for ``datasets.GeneratorBasedBuilder``; ``run`` is an already checked
+    def __init__(self, *, run: RunData | None = None, **kwargs):
+        """Keyword args as for ``datasets.GeneratorBasedBuilder``; ``run`` is an already checked
         `load_run` of ``data_dir`` (so a release building both configs reads the folder once)."""
-        super().__init__(*args, **kwargs)
+        if kwargs.get("data_dir"):
+            kwargs["fingerprint"] = run_fingerprint(kwargs["data_dir"])
+        super().__init__(**kwargs)
         self._run = run
 
     def _info(self) -> datasets.DatasetInfo:

@@ -44,13 +44,19 @@ def _versions() -> dict[str, str]:
 
 
 def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
-    """Fails on bad stage names or input files before any model is loaded."""
+    """Fails on bad stage names, input files or local model paths before the run folder is started."""
     from .curated import load_curated
 
     bad = [s for s in stages if s not in STAGES]
     if bad:
         raise ValueError(f"unknown stage(s) {bad}; choose from {','.join(STAGES)}.")
     load_curated(config.curated_path)
+    missing = [f"{name}={path!r}" for name, path in config.local_paths().items() if not Path(path).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"no such local path: {', '.join(missing)}; pass the right --models-dir or fix the config field "
+            "(a Hub id is org/name)."
+        )
 
 
 def start_run(config: GenerationConfig, run_dir: Path) -> dict:
@@ -91,7 +97,9 @@ def generate(
     """Runs ``stages`` (default: all) into ``run_dir`` and returns the run record.
 
     Raises:
-        ValueError: bad stages, bad input files, or a folder started with another config.
+        FileNotFoundError: a missing input file or local model path (nothing is written then).
+        ValueError: bad stages, bad input files, a folder started with another config, or the pairs
+            stage asked for before the quality stage has judged every image.
         RunFailed: a backend left items pending (the record says how many); rerun to retry them.
     """
     from accelerate import PartialState

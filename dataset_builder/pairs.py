@@ -1,6 +1,9 @@
 """Stage 8: caption pairs. Every caption of a concept with every caption of its twin
 (or ``captions.pairs_per_twin`` of them, sampled with the twin's own seed); a pair is kept only
 when both images passed the quality filter.
+
+A pair's verdict is final (a kept or rejected pair counts as done on resume), so the stage runs only
+once the quality stage has judged every image it pairs: scored it, or rejected it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from collections import defaultdict
 
 from .pipeline import StageContext, StageResult, process
 from .records import Caption, Pair, QualityScore, Twin, read_records
-from .run_folder import item_seed
+from .run_folder import item_seed, rejected_ids
 from .structured import Outcome
 
 
@@ -39,6 +42,18 @@ def run(ctx: StageContext) -> StageResult:
             config.seed,
         )
     ]
+
+    unjudged = sorted(
+        {c for p in pairs for c in (p.pos_caption_id, p.neg_caption_id)}
+        - set(verdict)
+        - rejected_ids(ctx.run_dir, "quality")
+    )
+    if unjudged:
+        raise ValueError(
+            f"the pairs stage needs a quality verdict for every image, but {len(unjudged)} caption(s) have none "
+            f"yet (e.g. {unjudged[0]}); run the quality stage first: rerun without --stages, or with "
+            "--stages images,quality,pairs."
+        )
 
     def judge(caption_id: str) -> str | None:
         if caption_id not in verdict:

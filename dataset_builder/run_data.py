@@ -9,13 +9,16 @@ missing or corrupt image are dropped instead and counted in `RunData.dropped_ima
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .records import (
     CATEGORIES,
+    FILES,
     RUN_RECORD,
     Caption,
     Concept,
@@ -164,6 +167,31 @@ def _check_references(concepts, twins, captions, pairs) -> None:
     _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n} times)" for i, n in counts.items() if n > 1])
 
 
+def run_fingerprint(run_dir: str | Path) -> str:
+    """A hash of what `load_run` reads: the bytes of ``run.json`` and of every record file, and the
+    name, size and modification time of every file under ``images/`` (hashing every image would
+    take as long as building the dataset)."""
+    run_dir = Path(run_dir)
+    digest = hashlib.sha256()
+    for name in (RUN_RECORD, *FILES.values()):
+        path = run_dir / name
+        data = path.read_bytes() if path.is_file() else b""
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    if (run_dir / "images").is_dir():
+        for entry in sorted(os.scandir(run_dir / "images"), key=lambda e: e.name):
+            stat = entry.stat()
+            digest.update(f"{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _why_no_pairs(rejections: list[Rejection]) -> str:
+    rejected = Counter(r.reason for r in rejections if r.stage == "pairs")
+    if not rejected:
+        return "finish the generation run first."
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(rejected.items()))
+    return f"the pairs stage kept none and rejected {sum(rejected.values())} ({reasons}); rejected.jsonl says why."
+
+
 def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
     """Read and check a generation run folder.
 
@@ -185,8 +213,9 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
     captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
     images = {i.caption_id: i for i in read_records(run_dir, ImageRecord)}
     pairs = read_records(run_dir, Pair)
+    rejections = read_records(run_dir, Rejection)
     if not pairs:
-        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: finish the generation run first.")
+        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejections)}")
     _check_references(concepts, twins, captions, pairs)
 
     used = sorted({c for pair in pairs for c in (pair.pos_caption_id, pair.neg_caption_id)})
@@ -210,7 +239,7 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
         images=images,
         scores={s.caption_id: s for s in read_records(run_dir, QualityScore)},
         pairs=kept,
-        rejections=read_records(run_dir, Rejection),
+        rejections=rejections,
         dropped_images=bad,
         dropped_pairs=len(pairs) - len(kept),
     )

@@ -6,9 +6,10 @@ import shutil
 import datasets
 import pytest
 from cultwin_fixtures import FAILED, TWINS, kept_pair_count, write_run
+from PIL import Image
 
 from dataset_builder.cultwin import CulTwin, CulTwinConfig, concepts_features, pairs_features, split_twins
-from dataset_builder.records import RUN_RECORD, Caption, Pair, Twin, read_records, record_path, to_json
+from dataset_builder.records import RUN_RECORD, Caption, Pair, Rejection, Twin, read_records, record_path, to_json
 from dataset_builder.run_data import RunFolderError, load_run
 
 
@@ -101,6 +102,31 @@ def test_drop_bad_images_drops_and_counts_the_pairs(run_dir):
     assert all("k00-c0" not in (p.pos_caption_id, p.neg_caption_id) for p in run.pairs)
 
 
+def test_a_changed_run_folder_is_rebuilt_not_read_from_the_cache(run_dir, tmp_path):
+    def build():
+        builder = CulTwin(
+            config_name="pairs", data_dir=str(run_dir), cache_dir=str(tmp_path), validation_size=0, test_size=0
+        )
+        builder.download_and_prepare()
+        return builder, builder.as_dataset()["train"]
+
+    first, rows = build()
+    assert rows.num_rows == kept_pair_count()
+    assert build()[0].cache_dir == first.cache_dir  # unchanged: the cache is reused
+
+    pairs = record_path(run_dir, Pair)
+    pairs.write_text("".join(pairs.read_text().splitlines(keepends=True)[:10]))
+    captions = record_path(run_dir, Caption)
+    captions.write_text(captions.read_text().replace("A photo of", "A picture of"))
+    _, rows = build()
+    assert rows.num_rows == 10 and rows[0]["pos_caption"].startswith("A picture of")
+
+    image = run_dir / "images" / f"{read_records(run_dir, Pair)[0].pos_caption_id}.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(image)
+    _, rows = build()
+    assert rows.cast_column("pos_image", datasets.Image(decode=False))[0]["pos_image"]["bytes"] == image.read_bytes()
+
+
 def _append(run_dir, record):
     with record_path(run_dir, type(record)).open("a", encoding="utf-8") as file:
         file.write(to_json(record) + "\n")
@@ -111,7 +137,11 @@ def _append(run_dir, record):
     [
         (lambda d: (d / RUN_RECORD).unlink(), "run.json is missing"),
         (lambda d: (d / RUN_RECORD).write_text("[1, 2]"), "holds a list, expected a JSON object"),
-        (lambda d: record_path(d, Pair).write_text(""), "no kept caption pairs"),
+        (lambda d: record_path(d, Pair).write_text(""), "no kept caption pairs in pairs.jsonl: finish the generation"),
+        (
+            lambda d: (record_path(d, Pair).write_text(""), _append(d, Rejection("pairs", "p-z", "failed-quality"))),
+            r"pairs.jsonl: the pairs stage kept none and rejected 1 \(failed-quality: 1\)",
+        ),
         (lambda d: _append(d, Pair("p-x", "t00", "k00-c0", "nope")), "pair p-x: unknown neg caption 'nope'"),
         (lambda d: _append(d, Pair("p-y", "t00", "k02-c0", "k01-c0")), "pos caption 'k02-c0' is of concept 'k02'"),
         (lambda d: _append(d, Pair("t00-k00-c0-k01-c0", "t00", "k00-c0", "k01-c0")), "Duplicate pair ids"),

@@ -102,6 +102,18 @@ def test_resume_after_a_crash_mid_stage_gives_the_same_records(tiny_models, tmp_
     assert snapshot(crashed) == snapshot(full)
 
 
+def test_pairs_before_quality_is_refused_and_a_full_run_then_keeps_every_pair(tiny_models, tmp_path, capsys):
+    """Pairs wait for the quality verdicts of their images: none is rejected for lack of one."""
+    full, staged = tmp_path / "full", tmp_path / "staged"
+    assert main(tiny_argv(tiny_models, full)) == 0
+    early = ["--stages", "concepts,twins,captions,images,pairs"]
+    assert main(tiny_argv(tiny_models, staged) + early) == 2
+    assert "needs a quality verdict for every image, but 8 caption(s) have none" in capsys.readouterr().err
+    assert read_records(staged, Rejection) == [] and read_records(staged, Pair) == []
+    assert main(tiny_argv(tiny_models, staged)) == 0
+    assert snapshot(staged) == snapshot(full)
+
+
 def test_kill_9_and_resume_equals_an_uninterrupted_run(tiny_models, tmp_path):
     """The real thing: ``kill -9`` of the command mid-run, then the same command again."""
     sets = ("diffusion.batch_size=1", "selection.limit=3", "captions.per_concept=3")

@@ -1,7 +1,12 @@
+from string import Template
+
 import pytest
 
-from dataset_builder.config import GenerationConfig, ModelConfig, load_config
+from dataset_builder.captions import clean_caption
+from dataset_builder.config import GenerationConfig, ModelConfig, load_config, looks_like_path
 from dataset_builder.generate import main
+from dataset_builder.pipeline import load_prompt
+from dataset_builder.structured import Invalid
 
 TINY = "configs/cultwin_tiny.yaml"
 
@@ -19,6 +24,15 @@ def test_paper_config_has_the_paper_settings():
         0.0,
     )
     assert config.captions.per_concept == 10 and config.captions.pairs_per_twin is None
+
+
+def test_paper_config_asks_for_and_enforces_captions_under_15_words():
+    max_words = load_config("configs/cultwin_paper.yaml").captions.max_words
+    prompt = Template(load_prompt("captions")).safe_substitute(max_words=max_words)
+    assert "each a single sentence of at most 14 words." in prompt
+    assert clean_caption(" ".join(["word"] * 14), max_words)
+    with pytest.raises(Invalid, match="has 15 words, limit 14"):
+        clean_caption(" ".join(["word"] * 15), max_words)
 
 
 def test_tiny_config_placeholders_and_overrides(tmp_path):
@@ -60,9 +74,47 @@ def test_model_config_checks():
         GenerationConfig(text_model=ModelConfig("m", task="text-generation"))
 
 
-def test_cli_fails_clearly_before_loading_models(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "reference, is_path",
+    [
+        ("Qwen/Qwen2.5-VL-7B-Instruct", False),
+        ("openai/clip-vit-base-patch32", False),
+        ("gpt2", False),
+        ("/models/clip", True),
+        ("./clip", True),
+        ("../models/clip", True),
+        ("~/models/clip", True),
+        ("runs/models/clip", True),
+    ],
+)
+def test_local_paths_are_told_from_hub_ids(reference, is_path):
+    assert looks_like_path(reference) is is_path
+
+
+def test_local_paths_name_their_fields():
+    config = load_config(
+        "configs/cultwin_paper.yaml",
+        [
+            "diffusion.model=/m/diffusion",
+            "quality.clip_model=./clip",
+            "vision_model={model: /served/vlm, backend: openai, base_url: 'http://127.0.0.1:8000/v1'}",
+        ],
+    )
+    # the text model is a Hub id; an openai model is a served name, even when it looks like a path
+    assert config.local_paths() == {"diffusion.model": "/m/diffusion", "quality.clip_model": "./clip"}
+
+
+def test_cli_fails_clearly_before_loading_models(tiny_models, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--config", TINY, "--models-dir", str(tmp_path / "no-models"), "--output-dir", str(out), "--no-progress"]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"diffusion.model='{tmp_path}/no-models/diffusion'" in error
+    assert "pass the right --models-dir" in error and not out.exists()
+    # nothing was started, so the right --models-dir runs in the same folder
+    argv[argv.index("--models-dir") + 1] = str(tiny_models["diffusion"].parent)
+    assert main([*argv, "--stages", "concepts"]) == 0
+    capsys.readouterr()
     assert main([*argv, "--set", f"curated_path={tmp_path / 'missing.jsonl'}"]) == 2
     assert "missing.jsonl does not exist" in capsys.readouterr().err
     assert main([*argv, "--stages", "concepts,paint"]) == 2
