@@ -20,7 +20,7 @@ from pathlib import Path
 REAL_COMMANDS = """\
 The same method with the paper's models (GPUs, a Hugging Face login):
   cultureclip generate --config configs/cultwin_paper.yaml --output-dir runs/cultwin
-  cultureclip build-dataset runs/cultwin --output-dir releases/cultwin
+  cultureclip build-dataset runs/cultwin --output-dir releases/cultwin --repo-id ORG/cultwin
   cultureclip train --config configs/paper_vitb32.yaml --dataset releases/cultwin --output_dir runs/cultureclip
   cultureclip evaluate --model runs/cultureclip/merged --baseline openai/clip-vit-base-patch32 \\
       --benchmarks globalrg-retrieval,globalrg-grounding,crope,cultwin \\

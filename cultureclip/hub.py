@@ -7,8 +7,8 @@ Building and uploading are separate steps, so a release can be inspected before 
   and optionally an evaluation folder -> a model repository folder: the merged ``CLIPModel`` and
   processor, the LoRA adapter (in ``adapter/`` or in a folder of its own for a second repository),
   the rendered model card and the result plots. Safetensors only.
-- `build_dataset_repo`: validates a CulTwin release folder (`dataset_builder.validate_release`);
-  it is uploaded as built.
+- `build_dataset_repo`: validates a CulTwin release folder (`dataset_builder.validate_release`)
+  and checks that its card loads the target repository; it is uploaded as built.
 - `push_to_hub`: one folder -> one commit. `push_model_to_hub` and `push_dataset_to_hub` build and push.
 
 The token is whatever ``huggingface_hub`` finds (``HF_TOKEN`` or ``hf auth login``); this module
@@ -25,11 +25,13 @@ Example (a run trained from local folders names the Hub ids its card should cite
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataset_builder.release import ReleaseConfig
 from dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
 from evaluation import load_results
 
@@ -42,6 +44,8 @@ from .cards import (
 # Pickle-based weight formats: never published (loading them can run arbitrary code).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+# The repository a dataset card's loading examples name: load_dataset("org/name"...).
+_LOADED_REPO = re.compile(r'load_dataset\(\s*"([^"]+)"')
 
 
 class PublishError(RuntimeError):
@@ -188,7 +192,10 @@ def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | N
     """Validates a CulTwin release folder (``cultureclip build-dataset`` output) for upload as built.
 
     Runs `dataset_builder.validate_release`: the card's ``configs:`` and their Parquet files, the
-    schema, every image, split leakage, duplicates and caption lengths.
+    schema, every image, split leakage, duplicates and caption lengths. The card's loading
+    examples must name ``repo_id``: the card is rendered at build time
+    (``cultureclip build-dataset --repo-id``) from the run folder, which the release does not keep,
+    so a release built for another id is refused rather than published with a wrong example.
 
     Args:
         release_dir: the release folder.
@@ -197,7 +204,8 @@ def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | N
             the caption-length check.
 
     Raises:
-        ValueError: the release has problems; the message is the validation report.
+        ValueError: the release has problems (the message is the validation report), or its card
+            loads another repository.
     """
     release_dir = Path(release_dir)
     report = validate_release(release_dir, tokenizer=tokenizer)
@@ -205,6 +213,15 @@ def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | N
         raise ValueError(
             f"{release_dir} is not a valid CulTwin release, nothing to publish:\n{report.format()}\n"
             "Rebuild it with `cultureclip build-dataset`, or check it with `cultureclip validate-dataset`."
+        )
+    card = (release_dir / "README.md").read_text(encoding="utf-8")
+    others = sorted(set(_LOADED_REPO.findall(card)) - {repo_id})
+    if others:
+        raise ValueError(
+            f"The card of {release_dir} tells users to load_dataset({others[0]!r}), but it would be published "
+            f"to {repo_id}: the release was built with --repo-id {others[0]} (the default is "
+            f"{ReleaseConfig.repo_id}). Rebuild it for this repository with `cultureclip build-dataset RUN_DIR "
+            f"--output-dir NEW_DIR --repo-id {repo_id}` and publish NEW_DIR."
         )
     return RepoFolder.scan(release_dir, repo_id, "dataset")
 

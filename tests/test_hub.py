@@ -231,6 +231,17 @@ def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_
         build_dataset_repo(broken, "org/cultwin", tokenizer)
 
 
+def test_dataset_card_must_load_the_repository_it_is_published_to(release_dir, tokenizer, capsys):
+    """The release was built for org/cultwin (build-dataset's default): published as myorg/cultwin,
+    its card would tell users to load org/cultwin."""
+    assert 'load_dataset("org/cultwin")' in (release_dir / "README.md").read_text()
+    with pytest.raises(ValueError, match=r"load_dataset\('org/cultwin'\), but it would be published to myorg/cultwin"):
+        build_dataset_repo(release_dir, "myorg/cultwin", tokenizer)
+    argv = ["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "myorg/cultwin"]
+    assert cli([*argv, "--tokenizer", tokenizer, "--dry-run"]) == 1
+    assert "build-dataset RUN_DIR --output-dir NEW_DIR --repo-id myorg/cultwin" in capsys.readouterr().err
+
+
 def test_push_is_one_commit_with_the_options(fake_api, release_dir, tokenizer):
     result = push_dataset_to_hub(
         release_dir, "org/cultwin", tokenizer, private=True, revision="v1", create_pr=True, commit_message="CulTwin v1"
