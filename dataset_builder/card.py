@@ -7,8 +7,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from .records import CATEGORIES
-from .run_data import RunData
+from .records import CATEGORIES, RUN_RECORD
+from .run_data import RunData, RunFolderError
 from .taxonomy import country_region
 
 CARD_TEMPLATE = "dataset_card.md"
@@ -147,6 +147,35 @@ def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:
     return path
 
 
+def recorded_config(run_record: dict):
+    """The `GenerationConfig` a run recorded in ``run.json``, checked as the generator checks it.
+
+    The card's account of how the concepts, twins and captions were written and how the images
+    were filtered follows this config.
+
+    Raises:
+        RunFolderError: the record has no config, or one this version cannot read.
+    """
+    from .config import GenerationConfig
+
+    try:
+        return GenerationConfig.from_dict(run_record.get("config"))
+    except ValueError as error:
+        raise RunFolderError(
+            f"The run record {RUN_RECORD} has no readable generation config ({error}); the dataset card says "
+            "from it how the texts were written and the images filtered. Rebuild from a run folder that "
+            "`cultureclip generate` of this version wrote."
+        ) from None
+
+
+def model_written_texts(config) -> str:
+    """What a language (or vision-language) model wrote in a run of ``config``, as the card's
+    sentences name it: ``"the twins and the captions"``-like, ``""`` when no model wrote text."""
+    texts = [] if config.source == "curated" else ["the concept names, contexts and visual features", "the twins"]
+    texts += ["the captions"] if config.captions.mode == "llm" else []
+    return ", ".join(texts[:-1]) + " and " + texts[-1] if len(texts) > 1 else "".join(texts)
+
+
 def _summary_rows(summary) -> list[dict] | None:
     """The run record's per-stage summary as table rows, when it is ``{stage: {name: value}}``."""
     if not isinstance(summary, dict) or not all(isinstance(v, dict) for v in summary.values()):
@@ -174,15 +203,20 @@ def render_card(
         card_data: A ``huggingface_hub.DatasetCardData`` with the YAML metadata (configs, license...).
         statistics: `release_statistics` of the release.
         run_record: The run's ``run.json``: its models, prompts, sampling settings, seeds,
-            config and summary are shown as they were recorded.
+            config and summary are shown as they were recorded, and its config (`recorded_config`)
+            decides what the card says wrote the texts and filtered the images.
         pretty_name: The dataset's display name.
         repo_id: The Hub id shown in the loading examples.
 
     Returns:
         A ``huggingface_hub.DatasetCard``.
+
+    Raises:
+        RunFolderError: the run record has no readable generation config.
     """
     from huggingface_hub import DatasetCard
 
+    generation = recorded_config(run_record)
     summary_rows = _summary_rows(run_record.get("summary"))
     summary_columns = list(dict.fromkeys(k for row in summary_rows or [] for k in row))
     recorded = {
@@ -197,6 +231,8 @@ def render_card(
         repo_id=repo_id,
         stats=statistics,
         run_record=run_record,
+        generation=generation,
+        model_texts=model_written_texts(generation),
         recorded=recorded,
         summary_rows=summary_rows,
         summary_columns=summary_columns,
