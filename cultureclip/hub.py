@@ -115,6 +115,7 @@ def build_model_repo(
     adapter_repo_id: str | None = None,
     base_model_id: str | None = None,
     dataset_id: str | None = None,
+    eval_dataset_ids: dict[str, str] | None = None,
     license: str = "apache-2.0",
     overwrite: bool = False,
 ) -> ModelRelease:
@@ -132,6 +133,8 @@ def build_model_repo(
         adapter_repo_id: the adapter's repository, for ``adapter="repo"``.
         base_model_id: Hub id of the base model, when the record names a local path.
         dataset_id: Hub id of the training dataset, when the record names a local path.
+        eval_dataset_ids: benchmark -> Hub id of the data it was evaluated on, for each benchmark
+            of ``eval_dir`` evaluated on a local folder; CulTwin defaults to the training dataset's id.
         license: license identifier of the card metadata.
         overwrite: replace an existing non-empty ``output_dir``.
 
@@ -166,6 +169,7 @@ def build_model_repo(
         plots=list(plots),
         adapter_location={"subfolder": "adapter/", "repo": adapter_repo_id, "none": None}[adapter],
         license=license,
+        eval_dataset_ids=eval_dataset_ids,
     )
     adapter_card = render_adapter_card(record, adapter_repo_id, repo_id, base_model_id) if adapter == "repo" else None
 

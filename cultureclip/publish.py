@@ -20,6 +20,13 @@ from dataset_builder.validate import DEFAULT_TOKENIZER
 from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_to_hub
 
 
+def _assignment(text: str) -> tuple[str, str]:
+    benchmark, sep, repo_id = text.partition("=")
+    if not (sep and benchmark and repo_id):
+        raise argparse.ArgumentTypeError(f"{text!r} is not BENCHMARK=ORG/NAME")
+    return benchmark, repo_id
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="cultureclip publish",
@@ -40,6 +47,15 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--adapter-repo-id", help="the adapter's own repository, org/name (implies --adapter repo)")
     model.add_argument("--base-model-id", help="Hub id of the base model, when training used a local path")
     model.add_argument("--dataset-id", help="Hub id of the training dataset, when training used a local path")
+    model.add_argument(
+        "--eval-dataset-id",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="BENCHMARK=ORG/NAME",
+        help="Hub id of the data a benchmark of --eval-dir was evaluated on, when that was a local folder "
+        "(repeatable; cultwin defaults to the training dataset's Hub id)",
+    )
     model.add_argument("--license", default="apache-2.0", help="license of the card metadata (default apache-2.0)")
     model.add_argument("--output-dir", help="where to build the repository folder (default hub-release/<repo name>)")
     model.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output-dir")
@@ -104,6 +120,7 @@ def _build(args: argparse.Namespace) -> list[RepoFolder]:
         adapter_repo_id=args.adapter_repo_id,
         base_model_id=args.base_model_id,
         dataset_id=args.dataset_id,
+        eval_dataset_ids=dict(args.eval_dataset_id),
         license=args.license,
         overwrite=args.overwrite,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -24,6 +25,9 @@ SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
 # The run trained the local tiny CLIP on a local release folder; the card names Hub ids.
 IDS = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}
 CLI_IDS = ["--base-model-id", "org/tiny-clip", "--dataset-id", "org/cultwin"]
+# eval_dir measured GlobalRG-Retrieval on a local copy; CulTwin (also local) is named by dataset_id.
+EVAL_IDS = {"eval_dataset_ids": {"globalrg-retrieval": "UBC-VL/GlobalRG-Retrieval"}}
+CLI_EVAL_IDS = ["--eval-dataset-id", "globalrg-retrieval=UBC-VL/GlobalRG-Retrieval"]
 
 
 class FakeHfApi:
@@ -76,7 +80,9 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     from huggingface_hub import ModelCard
     from transformers import CLIPModel
 
-    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir, **IDS)
+    release = build_model_repo(
+        training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir, **IDS, **EVAL_IDS
+    )
     model_dir = release.model.path
     assert release.adapter is None and release.skipped == []
     assert {"README.md", "config.json", "model.safetensors", "processor_config.json", "training_record.json"} <= set(
@@ -98,13 +104,16 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     assert "lora" in card.data.tags
     results = load_results(eval_dir)
     scores = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
+    datasets = {r.dataset_name: r.dataset_type for r in card.data.eval_results}
+    assert datasets == {"GlobalRG-Retrieval": "UBC-VL/GlobalRG-Retrieval", "CulTwin": "org/cultwin"}
     assert scores[("GlobalRG-Retrieval", "accuracy")] == results["model"]["globalrg-retrieval"]["accuracy"]
     assert scores[("CulTwin", "caption_accuracy")] == results["model"]["cultwin"]["caption_accuracy"]
     text = card.text
     for name, display in (("globalrg-retrieval", "GlobalRG-Retrieval"), ("cultwin", "CulTwin")):
+        assert results["model"][name]["dataset"]["id"].startswith("/")  # measured on local folders
         model, base = results["model"][name], results["baseline"][name]
         assert (
-            f"| {display} | `{model['dataset']['id']}` | {100 * model['accuracy']:.2f}% "
+            f"| {display} | `{datasets[display]}` | {100 * model['accuracy']:.2f}% "
             f"({model['correct']}/{model['total']}) | {100 * base['accuracy']:.2f}% | "
             f"{100 * (model['accuracy'] - base['accuracy']):+.2f} |"
         ) in text
@@ -284,7 +293,7 @@ def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, relea
 def test_cli_dry_run_uploads_nothing(fake_api, training_output, eval_dir, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
-    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
+    assert cli([*argv, *CLI_EVAL_IDS, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out
     files = [p for p in (out / "model").rglob("*") if p.is_file()]
     assert f"model repository org/cultureclip: {len(files)} files in {out / 'model'}" in printed
@@ -349,6 +358,39 @@ def test_results_without_a_baseline(training_output, eval_dir, tmp_path):
     for row in summary["rows"]:
         row.update(baseline=None, delta=None)
     (evals / "summary.json").write_text(json.dumps(summary))
-    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals, **IDS)
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals, **IDS, **EVAL_IDS)
     text = (release.model.path / "README.md").read_text()
     assert text.count("| not evaluated |  |") == 2
+
+
+def test_local_evaluation_data_is_never_published_as_a_dataset_id(training_output, eval_dir, tmp_path, capsys):
+    """The card names evaluation data by Hub id: CulTwin's local release by the training dataset's
+    id; another benchmark's local folder needs --eval-dataset-id, or the build is refused."""
+    from huggingface_hub import ModelCard
+
+    local = load_results(eval_dir)["model"]["globalrg-retrieval"]["dataset"]["id"]
+    with pytest.raises(
+        ValueError,
+        match=rf"GlobalRG-Retrieval was evaluated on {re.escape(local)}. Pass --eval-dataset-id globalrg-retrieval=ORG/NAME",
+    ):
+        build_model_repo(training_output, "org/x", tmp_path / "a", eval_dir=eval_dir, **IDS)
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ValueError, match="--eval-dataset-id crope: the evaluation folder has no result of it"):
+        ids = {"globalrg-retrieval": "UBC-VL/GlobalRG-Retrieval", "crope": "Malvinan/CROPE"}
+        build_model_repo(training_output, "org/x", tmp_path / "a", eval_dir=eval_dir, eval_dataset_ids=ids, **IDS)
+    with pytest.raises(ValueError, match="globalrg-retrieval=/data/globalrg is not a Hub id"):
+        ids = {"globalrg-retrieval": "/data/globalrg"}
+        build_model_repo(training_output, "org/x", tmp_path / "a", eval_dir=eval_dir, eval_dataset_ids=ids, **IDS)
+
+    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/x", *CLI_IDS]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 1
+    assert "--eval-dataset-id globalrg-retrieval=ORG/NAME" in capsys.readouterr().err
+    argv += [*CLI_EVAL_IDS, "--eval-dataset-id", "cultwin=org/cultwin-eval"]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 0
+    card = ModelCard.load(tmp_path / "b" / "model" / "README.md")
+    assert {r.dataset_name: r.dataset_type for r in card.data.eval_results} == {
+        "GlobalRG-Retrieval": "UBC-VL/GlobalRG-Retrieval",
+        "CulTwin": "org/cultwin-eval",
+    }
+    assert "| CulTwin | `org/cultwin-eval` |" in card.text
+    assert not any(result["dataset"]["id"] in card.content for result in load_results(eval_dir)["model"].values())
