@@ -127,7 +127,8 @@ def build_model_repo(
         repo_id: the model repository, ``org/name``.
         output_dir: where to build; the model folder is ``output_dir/model``, the adapter
             repository's ``output_dir/adapter``. Must be absent or empty unless ``overwrite``.
-        eval_dir: an output folder of ``cultureclip evaluate``: results table, ``model-index``, plots.
+        eval_dir: an output folder of ``cultureclip evaluate`` of ``checkpoint/merged`` (checked by
+            the model fingerprint its results record): results table, ``model-index``, plots.
         adapter: ``"subfolder"`` (``adapter/`` inside the model repository), ``"repo"`` (its own
             repository, ``adapter_repo_id``) or ``"none"`` (not published).
         adapter_repo_id: the adapter's repository, for ``adapter="repo"``.
@@ -140,7 +141,8 @@ def build_model_repo(
 
     Raises:
         FileNotFoundError: a required part of the checkpoint is missing.
-        ValueError: bad options, a pickle-only checkpoint, or a card field that cannot be filled.
+        ValueError: bad options, a pickle-only checkpoint, results of another model, or a card
+            field that cannot be filled.
     """
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     if adapter not in ("subfolder", "repo", "none"):
@@ -159,6 +161,8 @@ def build_model_repo(
         )
     # Everything that can fail on bad input happens before anything is written.
     results = load_results(eval_dir) if eval_dir is not None else None
+    if results is not None:
+        _check_evaluated_model(results, merged, eval_dir)
     plots = _plots(Path(eval_dir)) if eval_dir is not None else {}
     card = render_model_card(
         record,
@@ -333,6 +337,29 @@ def _check_merged(merged: Path) -> None:
         raise FileNotFoundError(
             f"{merged} has no {' or '.join(PROCESSOR_FILES)}: save the CLIPProcessor next to the model, "
             "or CLIPProcessor.from_pretrained and the zero-shot pipeline cannot load the release."
+        )
+
+
+def _check_evaluated_model(results: dict, merged: Path, eval_dir: str | Path) -> None:
+    """Refuses results that were not measured on ``merged``: each records the fingerprint of the
+    model it scored (`evaluation.ClipEncoder.fingerprint`: weights, preprocessing, vocabulary)."""
+    from evaluation import load_encoder
+
+    fingerprint = load_encoder(str(merged)).fingerprint
+    others = {
+        benchmark: result["model"]
+        for benchmark, result in results["model"].items()
+        if result["model"]["fingerprint"] != fingerprint
+    }
+    if others:
+        scored = "; ".join(
+            f"{benchmark} scored {model['name_or_path']} (fingerprint {model['fingerprint'][:12]})"
+            for benchmark, model in others.items()
+        )
+        raise ValueError(
+            f"{eval_dir} holds results of another model than {merged} (fingerprint {fingerprint[:12]}): {scored}. "
+            f"Evaluate this checkpoint (`cultureclip evaluate --model {merged} ...`) and publish with that --eval-dir, "
+            "or publish the --checkpoint these results belong to."
         )
 
 

@@ -394,3 +394,24 @@ def test_local_evaluation_data_is_never_published_as_a_dataset_id(training_outpu
     }
     assert "| CulTwin | `org/cultwin-eval` |" in card.text
     assert not any(result["dataset"]["id"] in card.content for result in load_results(eval_dir)["model"].values())
+
+
+def test_results_of_another_model_are_refused(broken_checkpoint, eval_dir, tmp_path, capsys):
+    """Another training run (here: the same run with changed weights) cannot borrow eval_dir's scores."""
+    import torch
+    from transformers import CLIPModel
+
+    merged = broken_checkpoint / "merged"
+    model = CLIPModel.from_pretrained(merged)
+    with torch.no_grad():
+        model.text_projection.weight.add_(0.01)
+    model.save_pretrained(merged)
+    with pytest.raises(ValueError, match=rf"holds results of another model than {re.escape(str(merged))}"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", eval_dir=eval_dir, **IDS, **EVAL_IDS)
+    assert not (tmp_path / "a").exists()
+
+    argv = ["publish", "model", "--checkpoint", str(broken_checkpoint), "--repo-id", "org/x", *CLI_IDS, *CLI_EVAL_IDS]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    evaluated = load_results(eval_dir)["model"]["cultwin"]["model"]["name_or_path"]
+    assert f"cultwin scored {evaluated}" in err and f"cultureclip evaluate --model {merged}" in err
