@@ -97,7 +97,7 @@ def _base_model_repo(clip_dir: Path, repo_id: str, folder: Path):
         "model for the CultureCLIP demo. It shows that code runs end to end; it has no quality.\n"
     )
     ModelCard(text).save(folder / "README.md")
-    return RepoFolder.scan(folder, repo_id, "model")
+    return RepoFolder.scan(folder, repo_id, "model", f'CLIPModel.from_pretrained("{repo_id}")')
 
 
 def run_demo(config: DemoConfig) -> dict[str, Path]:
@@ -108,7 +108,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     from modeling_cultureclip import make_tiny_models
     from trainer.train import main as train_main
 
-    from .hub import build_dataset_repo, build_model_repo, push_to_hub
+    from .hub import build_dataset_repo, build_model_repo, push_folders
     from .resources import project_file
 
     out = config.output_dir
@@ -194,8 +194,8 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     if config.push_to_hub:
 
         def push():
-            for folder in folders:
-                print(f"pushed {folder.repo_id}: {push_to_hub(folder).commit_url}")
+            for result in push_folders(folders):
+                print(f"pushed {result.repo_id}: {result.commit_url}")
 
         stages.append(("push to hub", push))
     for name, stage in stages:

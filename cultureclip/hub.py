@@ -9,7 +9,8 @@ Building and uploading are separate steps, so a release can be inspected before 
   the rendered model card and the result plots. Safetensors only.
 - `build_dataset_repo`: validates a CulTwin release folder (`dataset_builder.validate_release`)
   and checks that its card loads the target repository; it is uploaded as built.
-- `push_to_hub`: one folder -> one commit. `push_model_to_hub` and `push_dataset_to_hub` build and push.
+- `push_to_hub`: one folder -> one commit; `push_folders`: several, in order, saying which were
+  committed when one fails. `push_model_to_hub` and `push_dataset_to_hub` build and push.
 
 The token is whatever ``huggingface_hub`` finds (``HF_TOKEN`` or ``hf auth login``); this module
 never reads, prints or writes it.
@@ -19,8 +20,8 @@ Example (a run trained from local folders names the Hub ids its card should cite
     release = build_model_repo("runs/train", "org/cultureclip", "hub-release", eval_dir="runs/eval",
                                base_model_id="openai/clip-vit-base-patch32", dataset_id="org/cultwin")
     dataset = build_dataset_repo("runs/cultwin", "org/cultwin")
-    for folder in [dataset, *release.folders]:
-        print(push_to_hub(folder).commit_url)
+    for result in push_folders([dataset, *release.folders]):
+        print(result.commit_url)
 """
 
 from __future__ import annotations
@@ -60,18 +61,20 @@ class RepoFolder:
         path: the local folder.
         repo_id: the Hub repository, ``org/name``.
         repo_type: ``"model"`` or ``"dataset"``.
+        usage: the Python expression users load it with, e.g. ``load_dataset("org/cultwin")``.
         files: its files, relative to ``path``, sorted.
     """
 
     path: Path
     repo_id: str
     repo_type: str
+    usage: str
     files: list[str] = field(default_factory=list)
 
     @classmethod
-    def scan(cls, path: Path, repo_id: str, repo_type: str) -> RepoFolder:
+    def scan(cls, path: Path, repo_id: str, repo_type: str, usage: str) -> RepoFolder:
         files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
-        return cls(path=path, repo_id=repo_id, repo_type=repo_type, files=files)
+        return cls(path=path, repo_id=repo_id, repo_type=repo_type, usage=usage, files=files)
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,11 @@ def build_model_repo(
         adapter_dir = output_dir / "adapter"
         skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint)
         adapter_card.save(adapter_dir / "README.md")
-        adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model")
-    return ModelRelease(model=RepoFolder.scan(model_dir, repo_id, "model"), adapter=adapter_folder, skipped=skipped)
+        base = base_model_id or record["base_model"]  # a Hub id: render_adapter_card checked it
+        usage = f'PeftModel.from_pretrained(CLIPModel.from_pretrained("{base}"), "{adapter_repo_id}")'
+        adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model", usage)
+    model = RepoFolder.scan(model_dir, repo_id, "model", f'CLIPModel.from_pretrained("{repo_id}")')
+    return ModelRelease(model=model, adapter=adapter_folder, skipped=skipped)
 
 
 def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | None = DEFAULT_TOKENIZER) -> RepoFolder:
@@ -231,7 +237,7 @@ def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | N
             f"{ReleaseConfig.repo_id}). Rebuild it for this repository with `cultureclip build-dataset RUN_DIR "
             f"--output-dir NEW_DIR --repo-id {repo_id}` and publish NEW_DIR."
         )
-    return RepoFolder.scan(release_dir, repo_id, "dataset")
+    return RepoFolder.scan(release_dir, repo_id, "dataset", f'load_dataset("{repo_id}")')
 
 
 def push_to_hub(
@@ -255,7 +261,7 @@ def push_to_hub(
         api: an ``huggingface_hub.HfApi`` (default: a new one, with the token of the login/env).
 
     Raises:
-        PublishError: creating the repository or the commit failed; nothing was committed.
+        PublishError: creating the repository or the commit failed; nothing was committed to it.
     """
     from huggingface_hub import HfApi
 
@@ -280,7 +286,8 @@ def push_to_hub(
         raise PublishError(
             f"Upload of {folder.path} to {folder.repo_type} repository {folder.repo_id} failed: "
             f"{type(error).__name__}: {error}\n"
-            f"Nothing was committed (the upload is a single commit). The built folder is kept at {folder.path}. "
+            f"Nothing was committed to {folder.repo_id} (the upload is a single commit). "
+            f"The built folder is kept at {folder.path}. "
             "Check your login (`hf auth login` or HF_TOKEN) and write access, then retry: rerun the same "
             f"publish command, or upload the folder as is with `{retry}`."
         ) from error
@@ -291,6 +298,30 @@ def push_to_hub(
         commit_oid=info.oid,
         pr_url=info.pr_url,
     )
+
+
+def push_folders(folders: list[RepoFolder], **push_options: Any) -> list[PushResult]:
+    """`push_to_hub` of each folder in order: one commit per repository.
+
+    ``push_options`` are the keyword options of `push_to_hub`.
+
+    Raises:
+        PublishError: a push failed; the message adds the repositories committed before it (they
+            are complete) and those not pushed yet.
+    """
+    results = []
+    for index, folder in enumerate(folders):
+        try:
+            results.append(push_to_hub(folder, **push_options))
+        except PublishError as error:
+            if len(folders) == 1:
+                raise
+            committed = ", ".join(f"{r.repo_id} ({r.pr_url or r.commit_url})" for r in results) or "none"
+            pending = ", ".join(other.repo_id for other in folders[index + 1 :]) or "none"
+            raise PublishError(
+                f"{error}\nCommitted before this failure: {committed}. Not pushed yet: {pending}."
+            ) from error
+    return results
 
 
 def push_model_to_hub(
@@ -312,7 +343,7 @@ def push_model_to_hub(
     """
     release = build_model_repo(checkpoint, repo_id, output_dir, **build_options)
     push = {"private": private, "revision": revision, "create_pr": create_pr, "commit_message": commit_message}
-    return [push_to_hub(folder, api=api, **push) for folder in release.folders]
+    return push_folders(release.folders, api=api, **push)
 
 
 def push_dataset_to_hub(

@@ -17,7 +17,7 @@ import sys
 
 from dataset_builder.validate import DEFAULT_TOKENIZER
 
-from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_to_hub
+from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_folders
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -90,20 +90,20 @@ def main(argv: list[str]) -> int:
     if args.dry_run:
         print("Dry run: nothing uploaded. Run the same command without --dry-run to publish.")
         return 0
-    for folder in folders:
-        try:
-            result = push_to_hub(
-                folder,
-                private=args.private,
-                revision=args.revision,
-                create_pr=args.create_pr,
-                commit_message=args.commit_message,
-            )
-        except PublishError as error:
-            retry = argv if args.kind == "dataset" or "--overwrite" in argv else [*argv, "--overwrite"]
-            print(f"cultureclip publish: {error}\nRetry: cultureclip publish {shlex.join(retry)}", file=sys.stderr)
-            return 1
-        print(_pushed(result))
+    try:
+        results = push_folders(
+            folders,
+            private=args.private,
+            revision=args.revision,
+            create_pr=args.create_pr,
+            commit_message=args.commit_message,
+        )
+    except PublishError as error:
+        retry = argv if args.kind == "dataset" or "--overwrite" in argv else [*argv, "--overwrite"]
+        print(f"cultureclip publish: {error}\nRetry: cultureclip publish {shlex.join(retry)}", file=sys.stderr)
+        return 1
+    for folder, result in zip(folders, results):
+        print(_pushed(folder, result))
     return 0
 
 
@@ -129,11 +129,6 @@ def _build(args: argparse.Namespace) -> list[RepoFolder]:
     return release.folders
 
 
-def _pushed(result: PushResult) -> str:
+def _pushed(folder: RepoFolder, result: PushResult) -> str:
     where = f"pull request {result.pr_url}" if result.pr_url else f"commit {result.commit_url}"
-    load = (
-        f'load_dataset("{result.repo_id}")'
-        if result.repo_type == "dataset"
-        else f'CLIPModel.from_pretrained("{result.repo_id}")'
-    )
-    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users load it with {load}"
+    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users load it with {folder.usage}"

@@ -31,12 +31,13 @@ CLI_EVAL_IDS = ["--eval-dataset-id", "globalrg-retrieval=UBC-VL/GlobalRG-Retriev
 
 
 class FakeHfApi:
-    """Records the calls the publishing code makes; ``fail`` makes the commit fail."""
+    """Records the calls the publishing code makes; ``fail`` makes every commit fail, or (a repo
+    id) the commits to that repository."""
 
     calls: list = []
-    fail = False
+    fail: bool | str = False
 
-    def __init__(self, fail: bool | None = None):
+    def __init__(self, fail: bool | str | None = None):
         if fail is not None:
             self.fail = fail
 
@@ -50,7 +51,7 @@ class FakeHfApi:
     def upload_folder(self, *, repo_id, folder_path, **options):
         files = sorted(str(p.relative_to(folder_path)) for p in folder_path.rglob("*") if p.is_file())
         self.calls.append(("upload_folder", repo_id, {**options, "files": files}))
-        if self.fail:
+        if self.fail in (True, repo_id):
             raise ConnectionError("503 Service Unavailable")
         pr = f"https://huggingface.co/{repo_id}/discussions/1" if options.get("create_pr") else None
         return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/abc123", oid="abc123", pr_url=pr)
@@ -280,6 +281,17 @@ def test_push_model_pushes_adapter_repo_then_model(fake_api, training_output, tm
     assert uploads[1][2]["commit_message"] == "Upload cultureclip with cultureclip"
 
 
+def test_failed_adapter_push_leaves_the_model_unpushed(fake_api, training_output, tmp_path):
+    options = {"adapter": "repo", "adapter_repo_id": "org/cultureclip-lora", **IDS}
+    with pytest.raises(PublishError) as error:
+        push_model_to_hub(
+            training_output, "org/cultureclip", tmp_path / "out", api=FakeHfApi(fail="org/cultureclip-lora"), **options
+        )
+    assert "Nothing was committed to org/cultureclip-lora" in str(error.value)
+    assert "Committed before this failure: none. Not pushed yet: org/cultureclip." in str(error.value)
+    assert [call[1] for call in fake_api.calls if call[0] == "upload_folder"] == ["org/cultureclip-lora"]
+
+
 def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, release_dir, tokenizer):
     with pytest.raises(PublishError) as error:
         push_to_hub(build_dataset_repo(release_dir, "org/cultwin", tokenizer), api=FakeHfApi(fail=True))
@@ -317,6 +329,35 @@ def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
     assert len([call for call in fake_api.calls if call[0] == "upload_folder"]) == 1
     written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
     assert SECRET not in captured.out + captured.err and SECRET.encode() not in written
+
+
+def test_cli_adapter_repository_is_reported_committed_when_the_model_push_fails(
+    fake_api, training_output, tmp_path, capsys, monkeypatch
+):
+    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
+    argv += ["--adapter-repo-id", "org/cultureclip-lora", "--output-dir", str(tmp_path / "out")]
+    monkeypatch.setattr(fake_api, "fail", "org/cultureclip")  # the adapter's commit succeeds, the model's fails
+    assert cli(argv) == 1
+    err = capsys.readouterr().err
+    assert [call[1] for call in fake_api.calls if call[0] == "upload_folder"] == [
+        "org/cultureclip-lora",
+        "org/cultureclip",
+    ]
+    assert "Nothing was committed to org/cultureclip (the upload is a single commit)" in err
+    assert (
+        "Committed before this failure: org/cultureclip-lora (https://huggingface.co/org/cultureclip-lora/commit/abc123)."
+        " Not pushed yet: none." in err
+    )
+
+    monkeypatch.setattr(fake_api, "fail", False)
+    assert cli([*argv, "--overwrite"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        'users load it with PeftModel.from_pretrained(CLIPModel.from_pretrained("org/tiny-clip"), '
+        '"org/cultureclip-lora")' in printed
+    )
+    assert 'users load it with CLIPModel.from_pretrained("org/cultureclip")' in printed
+    assert 'CLIPModel.from_pretrained("org/cultureclip-lora")' not in printed
 
 
 def test_cli_publishes_dataset(fake_api, release_dir, tokenizer, capsys):
