@@ -7,8 +7,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from .records import CATEGORIES, RUN_RECORD
-from .run_data import RunData, RunFolderError
+from .records import CATEGORIES
+from .run_data import RunData
 from .taxonomy import country_region
 
 CARD_TEMPLATE = "dataset_card.md"
@@ -148,32 +148,36 @@ def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:
 
 
 def recorded_config(run_record: dict):
-    """The `GenerationConfig` a run recorded in ``run.json``, checked as the generator checks it.
+    """The `GenerationConfig` a run recorded in ``run.json``, or ``None`` when it holds none this
+    version reads (a run folder written by other code, such as TwinWorld's).
 
     The card's account of how the concepts, twins and captions were written and how the images
-    were filtered follows this config.
-
-    Raises:
-        RunFolderError: the record has no config, or one this version cannot read.
+    were filtered follows this config; without one, the card leaves that to the run record.
     """
     from .config import GenerationConfig
 
     try:
         return GenerationConfig.from_dict(run_record.get("config"))
-    except ValueError as error:
-        raise RunFolderError(
-            f"The run record {RUN_RECORD} has no readable generation config ({error}); the dataset card says "
-            "from it how the texts were written and the images filtered. Rebuild from a run folder that "
-            "`cultureclip generate` of this version wrote."
-        ) from None
+    except ValueError:
+        return None
 
 
 def model_written_texts(config) -> str:
     """What a language (or vision-language) model wrote in a run of ``config``, as the card's
-    sentences name it: ``"the twins and the captions"``-like, ``""`` when no model wrote text."""
+    sentences name it: ``"the twins and the captions"``-like, ``""`` when none did (or unknown)."""
+    if config is None:
+        return ""
     texts = [] if config.source == "curated" else ["the concept names, contexts and visual features", "the twins"]
     texts += ["the captions"] if config.captions.mode == "llm" else []
     return ", ".join(texts[:-1]) + " and " + texts[-1] if len(texts) > 1 else "".join(texts)
+
+
+def filters_images(config) -> bool | None:
+    """Whether a run of ``config`` filtered its images (VLM scores or a CLIP-score threshold);
+    ``None`` when unknown."""
+    if config is None:
+        return None
+    return config.quality.vlm_scores or config.quality.min_clip_score is not None
 
 
 def _summary_rows(summary) -> list[dict] | None:
@@ -210,9 +214,6 @@ def render_card(
 
     Returns:
         A ``huggingface_hub.DatasetCard``.
-
-    Raises:
-        RunFolderError: the run record has no readable generation config.
     """
     from huggingface_hub import DatasetCard
 
@@ -233,6 +234,7 @@ def render_card(
         run_record=run_record,
         generation=generation,
         model_texts=model_written_texts(generation),
+        filtered=filters_images(generation),
         recorded=recorded,
         summary_rows=summary_rows,
         summary_columns=summary_columns,

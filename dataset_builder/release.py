@@ -127,18 +127,17 @@ def build_release(run_dir: str | Path, output_dir: str | Path, config: ReleaseCo
         config: Split, filtering and card settings (default `ReleaseConfig()`).
 
     Raises:
-        RunFolderError: The run folder is incomplete, its run record has no readable generation
-            config, or it has missing or corrupt images (unless ``config.drop_bad_images``).
+        RunFolderError: The run folder is incomplete or has missing or corrupt images (unless
+            ``config.drop_bad_images``).
         FileExistsError: ``output_dir`` is not empty.
     """
-    from .card import PREVIEW_IMAGE, preview_grid, preview_rows, recorded_config, release_statistics, render_card
+    from .card import PREVIEW_IMAGE, preview_grid, preview_rows, release_statistics, render_card
     from .cultwin import CulTwin
 
     config = config or ReleaseConfig()
     output_dir = Path(output_dir)
     _check_output_dir(output_dir)
     run = load_run(run_dir, drop_bad_images=config.drop_bad_images)
-    recorded_config(run.run_record)  # the card is rendered last: refuse a record it cannot describe first
     output_dir.mkdir(parents=True, exist_ok=True)
     files, infos = {}, {}
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".build-") as staging:
