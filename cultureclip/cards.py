@@ -98,6 +98,54 @@ def _require(mapping: Any, keys: tuple[str, ...], path: Path, prefix: str) -> No
         )
 
 
+def with_hub_dataset_ids(
+    results: dict[str, Any], training_dataset: str, eval_dataset_ids: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``results`` (from `evaluation.load_results`) with every benchmark's dataset named by a Hub id.
+
+    A benchmark evaluated on a Hub dataset keeps its id. One evaluated on local data is named by
+    ``eval_dataset_ids[benchmark]``; CulTwin, by default, by ``training_dataset`` (the Hub id of
+    the CulTwin release the model was trained on).
+
+    Raises:
+        ValueError: a benchmark evaluated on local data has no Hub id, a given id is not a Hub id,
+            or ``eval_dataset_ids`` names a benchmark that was not evaluated on local data.
+    """
+    local = {
+        benchmark: result["dataset"]["id"]
+        for benchmark, result in results["model"].items()
+        if result["dataset"]["id"] is None or not is_repo_id(result["dataset"]["id"])
+    }
+    given = eval_dataset_ids or {}
+    stray = sorted(set(given) - set(local))
+    if stray:
+        raise ValueError(
+            f"--eval-dataset-id {', '.join(stray)}: the evaluation folder has no result of it measured on local "
+            f"data (those are: {', '.join(local) or 'none'}); drop the option."
+        )
+    bad = sorted(benchmark for benchmark, value in given.items() if not is_repo_id(value))
+    if bad:
+        raise ValueError(f"--eval-dataset-id {bad[0]}={given[bad[0]]} is not a Hub id; give ORG/NAME.")
+    ids = ({"cultwin": training_dataset} if "cultwin" in local else {}) | given
+    missing = [benchmark for benchmark in local if benchmark not in ids]
+    if missing:
+        raise ValueError(
+            "The model-index names each evaluation dataset by its Hub id, but "
+            + "; ".join(
+                f"{DISPLAY_NAMES[name]} was evaluated on {local[name] or 'a dataset passed in memory'}"
+                for name in missing
+            )
+            + ". Pass "
+            + " ".join(f"--eval-dataset-id {name}=ORG/NAME" for name in missing)
+            + " with the Hub id of that data."
+        )
+    model = {
+        benchmark: {**result, "dataset": {**result["dataset"], "id": ids[benchmark]}} if benchmark in ids else result
+        for benchmark, result in results["model"].items()
+    }
+    return {**results, "model": model}
+
+
 def result_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of the card's results table, from `evaluation.load_results` output.
 
@@ -131,6 +179,7 @@ def render_model_card(
     plots: list[str] = (),
     adapter_location: str | None = None,
     license: str = "apache-2.0",
+    eval_dataset_ids: dict[str, str] | None = None,
     template_path: str | Path | None = None,
 ) -> ModelCard:
     """Renders the model card of a CultureCLIP release.
@@ -146,11 +195,15 @@ def render_model_card(
         adapter_location: where the LoRA adapter is published: ``"adapter/"`` (a subfolder of
             this repository), another repo id, or ``None`` (not published).
         license: the license identifier in the metadata.
+        eval_dataset_ids: benchmark -> Hub id of the data it was evaluated on, for benchmarks
+            evaluated on a local folder (see `with_hub_dataset_ids`; CulTwin defaults to the
+            training dataset's id).
         template_path: the Jinja template (default: the repository's ``model_card.md``).
 
     Raises:
         FileNotFoundError: the template is missing.
-        ValueError: the base model or dataset is a local path and no Hub id was given for it.
+        ValueError: the base model, the dataset or an evaluation dataset is a local path and no
+            Hub id was given for it.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -160,6 +213,8 @@ def render_model_card(
         raise FileNotFoundError(f"The model card template {template_path} is missing.")
     base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
     dataset = _hub_id(dataset_id or record["dataset"]["id"], "training dataset", "--dataset-id")
+    if results:
+        results = with_hub_dataset_ids(results, dataset, eval_dataset_ids)
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1],
         library_name="transformers",

@@ -1,8 +1,8 @@
 """``cultureclip demo``: the whole method on the embedded default, offline, on a CPU.
 
 tiny models -> generate CulTwin (curated twins, tiny diffusion) -> build the release -> train
-CultureCLIP (LoRA) -> evaluate base vs fine-tuned -> build both Hub repository folders
-(-> push them, with ``--push-to-hub ORG``).
+CultureCLIP (LoRA) -> evaluate base vs fine-tuned -> build the Hub repository folders (-> push
+them, with ``--push-to-hub ORG``: the model, the dataset and the tiny base CLIP, see `REPOSITORIES`).
 
 Each stage runs the same code as its own command. The models have random weights: the demo
 shows that every piece runs and connects, not that the result is any good.
@@ -20,13 +20,22 @@ from pathlib import Path
 REAL_COMMANDS = """\
 The same method with the paper's models (GPUs, a Hugging Face login):
   cultureclip generate --config configs/cultwin_paper.yaml --output-dir runs/cultwin
-  cultureclip build-dataset runs/cultwin --output-dir releases/cultwin
+  cultureclip build-dataset runs/cultwin --output-dir releases/cultwin --repo-id ORG/cultwin
   cultureclip train --config configs/paper_vitb32.yaml --dataset releases/cultwin --output_dir runs/cultureclip
   cultureclip evaluate --model runs/cultureclip/merged --baseline openai/clip-vit-base-patch32 \\
       --benchmarks globalrg-retrieval,globalrg-grounding,crope,cultwin \\
       --dataset cultwin=releases/cultwin --output-dir runs/eval
   cultureclip publish model --checkpoint runs/cultureclip --eval-dir runs/eval --repo-id ORG/cultureclip
   cultureclip publish dataset --release-dir releases/cultwin --repo-id ORG/cultwin"""
+
+
+# What ``--push-to-hub ORG`` publishes, as ORG/<name>: the model, the dataset, and the tiny base
+# CLIP, so that the model card and the adapter name a base model users can load.
+REPOSITORIES = {
+    "cultureclip": "the model",
+    "cultwin": "the dataset",
+    "tiny-random-clip": "the tiny random-weight base CLIP the model card names",
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ class DemoConfig:
             of caption pairs.
         test_pairs: twin pairs held out for the test split (the evaluation's data).
         train_steps: optimisation steps of the LoRA fine-tuning.
-        push_to_hub: a Hub organisation (or user) to publish both repositories under.
+        push_to_hub: a Hub organisation (or user) to publish the `REPOSITORIES` under.
         quiet: hide the stages' own output (progress bars, logs).
     """
 
@@ -97,7 +106,7 @@ def _base_model_repo(clip_dir: Path, repo_id: str, folder: Path):
         "model for the CultureCLIP demo. It shows that code runs end to end; it has no quality.\n"
     )
     ModelCard(text).save(folder / "README.md")
-    return RepoFolder.scan(folder, repo_id, "model")
+    return RepoFolder.scan(folder, repo_id, "model", f'CLIPModel.from_pretrained("{repo_id}")')
 
 
 def run_demo(config: DemoConfig) -> dict[str, Path]:
@@ -108,7 +117,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     from modeling_cultureclip import make_tiny_models
     from trainer.train import main as train_main
 
-    from .hub import build_dataset_repo, build_model_repo, push_to_hub
+    from .hub import build_dataset_repo, build_model_repo, push_folders
     from .resources import project_file
 
     out = config.output_dir
@@ -122,7 +131,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
         "base repository": out / "hub" / "base",
     }
     org = config.push_to_hub or "org"
-    model_repo, dataset_repo, base_repo = f"{org}/cultureclip", f"{org}/cultwin", f"{org}/tiny-random-clip"
+    model_repo, dataset_repo, base_repo = (f"{org}/{name}" for name in REPOSITORIES)
 
     def models():
         make_tiny_models(paths["tiny models"])
@@ -194,8 +203,8 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     if config.push_to_hub:
 
         def push():
-            for folder in folders:
-                print(f"pushed {folder.repo_id}: {push_to_hub(folder).commit_url}")
+            for result in push_folders(folders):
+                print(f"pushed {result.repo_id}: {result.commit_url}")
 
         stages.append(("push to hub", push))
     for name, stage in stages:
@@ -212,7 +221,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--captions-per-concept", type=int, default=DemoConfig.captions_per_concept)
     parser.add_argument("--test-pairs", type=int, default=DemoConfig.test_pairs)
     parser.add_argument("--train-steps", type=int, default=DemoConfig.train_steps)
-    parser.add_argument("--push-to-hub", metavar="ORG", help="also publish ORG/cultureclip and ORG/cultwin")
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="ORG",
+        help="also publish " + ", ".join(f"ORG/{name} ({what})" for name, what in REPOSITORIES.items()),
+    )
     parser.add_argument("--verbose", action="store_true", help="show each stage's own output")
     args = parser.parse_args(argv)
     try:

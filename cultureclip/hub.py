@@ -7,9 +7,10 @@ Building and uploading are separate steps, so a release can be inspected before 
   and optionally an evaluation folder -> a model repository folder: the merged ``CLIPModel`` and
   processor, the LoRA adapter (in ``adapter/`` or in a folder of its own for a second repository),
   the rendered model card and the result plots. Safetensors only.
-- `build_dataset_repo`: validates a CulTwin release folder (`dataset_builder.validate_release`);
-  it is uploaded as built.
-- `push_to_hub`: one folder -> one commit. `push_model_to_hub` and `push_dataset_to_hub` build and push.
+- `build_dataset_repo`: validates a CulTwin release folder (`dataset_builder.validate_release`)
+  and checks that its card loads the target repository; it is uploaded as built.
+- `push_to_hub`: one folder -> one commit; `push_folders`: several, in order, saying which were
+  committed when one fails. `push_model_to_hub` and `push_dataset_to_hub` build and push.
 
 The token is whatever ``huggingface_hub`` finds (``HF_TOKEN`` or ``hf auth login``); this module
 never reads, prints or writes it.
@@ -19,17 +20,19 @@ Example (a run trained from local folders names the Hub ids its card should cite
     release = build_model_repo("runs/train", "org/cultureclip", "hub-release", eval_dir="runs/eval",
                                base_model_id="openai/clip-vit-base-patch32", dataset_id="org/cultwin")
     dataset = build_dataset_repo("runs/cultwin", "org/cultwin")
-    for folder in [dataset, *release.folders]:
-        print(push_to_hub(folder).commit_url)
+    for result in push_folders([dataset, *release.folders]):
+        print(result.commit_url)
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataset_builder.release import ReleaseConfig
 from dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
 from evaluation import load_results
 
@@ -42,6 +45,8 @@ from .cards import (
 # Pickle-based weight formats: never published (loading them can run arbitrary code).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+# The repository a dataset card's loading examples name: load_dataset("org/name"...).
+_LOADED_REPO = re.compile(r'load_dataset\(\s*"([^"]+)"')
 
 
 class PublishError(RuntimeError):
@@ -56,18 +61,20 @@ class RepoFolder:
         path: the local folder.
         repo_id: the Hub repository, ``org/name``.
         repo_type: ``"model"`` or ``"dataset"``.
+        usage: the Python expression users load it with, e.g. ``load_dataset("org/cultwin")``.
         files: its files, relative to ``path``, sorted.
     """
 
     path: Path
     repo_id: str
     repo_type: str
+    usage: str
     files: list[str] = field(default_factory=list)
 
     @classmethod
-    def scan(cls, path: Path, repo_id: str, repo_type: str) -> RepoFolder:
+    def scan(cls, path: Path, repo_id: str, repo_type: str, usage: str) -> RepoFolder:
         files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
-        return cls(path=path, repo_id=repo_id, repo_type=repo_type, files=files)
+        return cls(path=path, repo_id=repo_id, repo_type=repo_type, usage=usage, files=files)
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ def build_model_repo(
     adapter_repo_id: str | None = None,
     base_model_id: str | None = None,
     dataset_id: str | None = None,
+    eval_dataset_ids: dict[str, str] | None = None,
     license: str = "apache-2.0",
     overwrite: bool = False,
 ) -> ModelRelease:
@@ -122,18 +130,22 @@ def build_model_repo(
         repo_id: the model repository, ``org/name``.
         output_dir: where to build; the model folder is ``output_dir/model``, the adapter
             repository's ``output_dir/adapter``. Must be absent or empty unless ``overwrite``.
-        eval_dir: an output folder of ``cultureclip evaluate``: results table, ``model-index``, plots.
+        eval_dir: an output folder of ``cultureclip evaluate`` of ``checkpoint/merged`` (checked by
+            the model fingerprint its results record): results table, ``model-index``, plots.
         adapter: ``"subfolder"`` (``adapter/`` inside the model repository), ``"repo"`` (its own
             repository, ``adapter_repo_id``) or ``"none"`` (not published).
         adapter_repo_id: the adapter's repository, for ``adapter="repo"``.
         base_model_id: Hub id of the base model, when the record names a local path.
         dataset_id: Hub id of the training dataset, when the record names a local path.
+        eval_dataset_ids: benchmark -> Hub id of the data it was evaluated on, for each benchmark
+            of ``eval_dir`` evaluated on a local folder; CulTwin defaults to the training dataset's id.
         license: license identifier of the card metadata.
         overwrite: replace an existing non-empty ``output_dir``.
 
     Raises:
         FileNotFoundError: a required part of the checkpoint is missing.
-        ValueError: bad options, a pickle-only checkpoint, or a card field that cannot be filled.
+        ValueError: bad options, a pickle-only checkpoint, results of another model, or a card
+            field that cannot be filled.
     """
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     if adapter not in ("subfolder", "repo", "none"):
@@ -152,6 +164,8 @@ def build_model_repo(
         )
     # Everything that can fail on bad input happens before anything is written.
     results = load_results(eval_dir) if eval_dir is not None else None
+    if results is not None:
+        _check_evaluated_model(results, merged, eval_dir)
     plots = _plots(Path(eval_dir)) if eval_dir is not None else {}
     card = render_model_card(
         record,
@@ -162,6 +176,7 @@ def build_model_repo(
         plots=list(plots),
         adapter_location={"subfolder": "adapter/", "repo": adapter_repo_id, "none": None}[adapter],
         license=license,
+        eval_dataset_ids=eval_dataset_ids,
     )
     adapter_card = render_adapter_card(record, adapter_repo_id, repo_id, base_model_id) if adapter == "repo" else None
 
@@ -180,15 +195,21 @@ def build_model_repo(
         adapter_dir = output_dir / "adapter"
         skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint)
         adapter_card.save(adapter_dir / "README.md")
-        adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model")
-    return ModelRelease(model=RepoFolder.scan(model_dir, repo_id, "model"), adapter=adapter_folder, skipped=skipped)
+        base = base_model_id or record["base_model"]  # a Hub id: render_adapter_card checked it
+        usage = f'PeftModel.from_pretrained(CLIPModel.from_pretrained("{base}"), "{adapter_repo_id}")'
+        adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model", usage)
+    model = RepoFolder.scan(model_dir, repo_id, "model", f'CLIPModel.from_pretrained("{repo_id}")')
+    return ModelRelease(model=model, adapter=adapter_folder, skipped=skipped)
 
 
 def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | None = DEFAULT_TOKENIZER) -> RepoFolder:
     """Validates a CulTwin release folder (``cultureclip build-dataset`` output) for upload as built.
 
     Runs `dataset_builder.validate_release`: the card's ``configs:`` and their Parquet files, the
-    schema, every image, split leakage, duplicates and caption lengths.
+    schema, every image, split leakage, duplicates and caption lengths. The card's loading
+    examples must name ``repo_id``: the card is rendered at build time
+    (``cultureclip build-dataset --repo-id``) from the run folder, which the release does not keep,
+    so a release built for another id is refused rather than published with a wrong example.
 
     Args:
         release_dir: the release folder.
@@ -197,7 +218,8 @@ def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | N
             the caption-length check.
 
     Raises:
-        ValueError: the release has problems; the message is the validation report.
+        ValueError: the release has problems (the message is the validation report), or its card
+            loads another repository.
     """
     release_dir = Path(release_dir)
     report = validate_release(release_dir, tokenizer=tokenizer)
@@ -206,7 +228,16 @@ def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | N
             f"{release_dir} is not a valid CulTwin release, nothing to publish:\n{report.format()}\n"
             "Rebuild it with `cultureclip build-dataset`, or check it with `cultureclip validate-dataset`."
         )
-    return RepoFolder.scan(release_dir, repo_id, "dataset")
+    card = (release_dir / "README.md").read_text(encoding="utf-8")
+    others = sorted(set(_LOADED_REPO.findall(card)) - {repo_id})
+    if others:
+        raise ValueError(
+            f"The card of {release_dir} tells users to load_dataset({others[0]!r}), but it would be published "
+            f"to {repo_id}: the release was built with --repo-id {others[0]} (the default is "
+            f"{ReleaseConfig.repo_id}). Rebuild it for this repository with `cultureclip build-dataset RUN_DIR "
+            f"--output-dir NEW_DIR --repo-id {repo_id}` and publish NEW_DIR."
+        )
+    return RepoFolder.scan(release_dir, repo_id, "dataset", f'load_dataset("{repo_id}")')
 
 
 def push_to_hub(
@@ -230,7 +261,7 @@ def push_to_hub(
         api: an ``huggingface_hub.HfApi`` (default: a new one, with the token of the login/env).
 
     Raises:
-        PublishError: creating the repository or the commit failed; nothing was committed.
+        PublishError: creating the repository or the commit failed; nothing was committed to it.
     """
     from huggingface_hub import HfApi
 
@@ -255,7 +286,8 @@ def push_to_hub(
         raise PublishError(
             f"Upload of {folder.path} to {folder.repo_type} repository {folder.repo_id} failed: "
             f"{type(error).__name__}: {error}\n"
-            f"Nothing was committed (the upload is a single commit). The built folder is kept at {folder.path}. "
+            f"Nothing was committed to {folder.repo_id} (the upload is a single commit). "
+            f"The built folder is kept at {folder.path}. "
             "Check your login (`hf auth login` or HF_TOKEN) and write access, then retry: rerun the same "
             f"publish command, or upload the folder as is with `{retry}`."
         ) from error
@@ -266,6 +298,30 @@ def push_to_hub(
         commit_oid=info.oid,
         pr_url=info.pr_url,
     )
+
+
+def push_folders(folders: list[RepoFolder], **push_options: Any) -> list[PushResult]:
+    """`push_to_hub` of each folder in order: one commit per repository.
+
+    ``push_options`` are the keyword options of `push_to_hub`.
+
+    Raises:
+        PublishError: a push failed; the message adds the repositories committed before it (they
+            are complete) and those not pushed yet.
+    """
+    results = []
+    for index, folder in enumerate(folders):
+        try:
+            results.append(push_to_hub(folder, **push_options))
+        except PublishError as error:
+            if len(folders) == 1:
+                raise
+            committed = ", ".join(f"{r.repo_id} ({r.pr_url or r.commit_url})" for r in results) or "none"
+            pending = ", ".join(other.repo_id for other in folders[index + 1 :]) or "none"
+            raise PublishError(
+                f"{error}\nCommitted before this failure: {committed}. Not pushed yet: {pending}."
+            ) from error
+    return results
 
 
 def push_model_to_hub(
@@ -287,7 +343,7 @@ def push_model_to_hub(
     """
     release = build_model_repo(checkpoint, repo_id, output_dir, **build_options)
     push = {"private": private, "revision": revision, "create_pr": create_pr, "commit_message": commit_message}
-    return [push_to_hub(folder, api=api, **push) for folder in release.folders]
+    return push_folders(release.folders, api=api, **push)
 
 
 def push_dataset_to_hub(
@@ -312,6 +368,29 @@ def _check_merged(merged: Path) -> None:
         raise FileNotFoundError(
             f"{merged} has no {' or '.join(PROCESSOR_FILES)}: save the CLIPProcessor next to the model, "
             "or CLIPProcessor.from_pretrained and the zero-shot pipeline cannot load the release."
+        )
+
+
+def _check_evaluated_model(results: dict, merged: Path, eval_dir: str | Path) -> None:
+    """Refuses results that were not measured on ``merged``: each records the fingerprint of the
+    model it scored (`evaluation.ClipEncoder.fingerprint`: weights, preprocessing, vocabulary)."""
+    from evaluation import load_encoder
+
+    fingerprint = load_encoder(str(merged)).fingerprint
+    others = {
+        benchmark: result["model"]
+        for benchmark, result in results["model"].items()
+        if result["model"]["fingerprint"] != fingerprint
+    }
+    if others:
+        scored = "; ".join(
+            f"{benchmark} scored {model['name_or_path']} (fingerprint {model['fingerprint'][:12]})"
+            for benchmark, model in others.items()
+        )
+        raise ValueError(
+            f"{eval_dir} holds results of another model than {merged} (fingerprint {fingerprint[:12]}): {scored}. "
+            f"Evaluate this checkpoint (`cultureclip evaluate --model {merged} ...`) and publish with that --eval-dir, "
+            "or publish the --checkpoint these results belong to."
         )
 
 

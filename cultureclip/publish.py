@@ -17,7 +17,14 @@ import sys
 
 from dataset_builder.validate import DEFAULT_TOKENIZER
 
-from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_to_hub
+from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_folders
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    benchmark, sep, repo_id = text.partition("=")
+    if not (sep and benchmark and repo_id):
+        raise argparse.ArgumentTypeError(f"{text!r} is not BENCHMARK=ORG/NAME")
+    return benchmark, repo_id
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,6 +47,15 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--adapter-repo-id", help="the adapter's own repository, org/name (implies --adapter repo)")
     model.add_argument("--base-model-id", help="Hub id of the base model, when training used a local path")
     model.add_argument("--dataset-id", help="Hub id of the training dataset, when training used a local path")
+    model.add_argument(
+        "--eval-dataset-id",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="BENCHMARK=ORG/NAME",
+        help="Hub id of the data a benchmark of --eval-dir was evaluated on, when that was a local folder "
+        "(repeatable; cultwin defaults to the training dataset's Hub id)",
+    )
     model.add_argument("--license", default="apache-2.0", help="license of the card metadata (default apache-2.0)")
     model.add_argument("--output-dir", help="where to build the repository folder (default hub-release/<repo name>)")
     model.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output-dir")
@@ -74,20 +90,20 @@ def main(argv: list[str]) -> int:
     if args.dry_run:
         print("Dry run: nothing uploaded. Run the same command without --dry-run to publish.")
         return 0
-    for folder in folders:
-        try:
-            result = push_to_hub(
-                folder,
-                private=args.private,
-                revision=args.revision,
-                create_pr=args.create_pr,
-                commit_message=args.commit_message,
-            )
-        except PublishError as error:
-            retry = argv if args.kind == "dataset" or "--overwrite" in argv else [*argv, "--overwrite"]
-            print(f"cultureclip publish: {error}\nRetry: cultureclip publish {shlex.join(retry)}", file=sys.stderr)
-            return 1
-        print(_pushed(result))
+    try:
+        results = push_folders(
+            folders,
+            private=args.private,
+            revision=args.revision,
+            create_pr=args.create_pr,
+            commit_message=args.commit_message,
+        )
+    except PublishError as error:
+        retry = argv if args.kind == "dataset" or "--overwrite" in argv else [*argv, "--overwrite"]
+        print(f"cultureclip publish: {error}\nRetry: cultureclip publish {shlex.join(retry)}", file=sys.stderr)
+        return 1
+    for folder, result in zip(folders, results):
+        print(_pushed(folder, result))
     return 0
 
 
@@ -104,6 +120,7 @@ def _build(args: argparse.Namespace) -> list[RepoFolder]:
         adapter_repo_id=args.adapter_repo_id,
         base_model_id=args.base_model_id,
         dataset_id=args.dataset_id,
+        eval_dataset_ids=dict(args.eval_dataset_id),
         license=args.license,
         overwrite=args.overwrite,
     )
@@ -112,11 +129,6 @@ def _build(args: argparse.Namespace) -> list[RepoFolder]:
     return release.folders
 
 
-def _pushed(result: PushResult) -> str:
+def _pushed(folder: RepoFolder, result: PushResult) -> str:
     where = f"pull request {result.pr_url}" if result.pr_url else f"commit {result.commit_url}"
-    load = (
-        f'load_dataset("{result.repo_id}")'
-        if result.repo_type == "dataset"
-        else f'CLIPModel.from_pretrained("{result.repo_id}")'
-    )
-    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users load it with {load}"
+    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users load it with {folder.usage}"

@@ -147,6 +147,39 @@ def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:
     return path
 
 
+def recorded_config(run_record: dict):
+    """The `GenerationConfig` a run recorded in ``run.json``, or ``None`` when it holds none this
+    version reads (a run folder written by other code, such as TwinWorld's).
+
+    The card's account of how the concepts, twins and captions were written and how the images
+    were filtered follows this config; without one, the card leaves that to the run record.
+    """
+    from .config import GenerationConfig
+
+    try:
+        return GenerationConfig.from_dict(run_record.get("config"))
+    except ValueError:
+        return None
+
+
+def model_written_texts(config) -> str:
+    """What a language (or vision-language) model wrote in a run of ``config``, as the card's
+    sentences name it: ``"the twins and the captions"``-like, ``""`` when none did (or unknown)."""
+    if config is None:
+        return ""
+    texts = [] if config.source == "curated" else ["the concept names, contexts and visual features", "the twins"]
+    texts += ["the captions"] if config.captions.mode == "llm" else []
+    return ", ".join(texts[:-1]) + " and " + texts[-1] if len(texts) > 1 else "".join(texts)
+
+
+def filters_images(config) -> bool | None:
+    """Whether a run of ``config`` filtered its images (VLM scores or a CLIP-score threshold);
+    ``None`` when unknown."""
+    if config is None:
+        return None
+    return config.quality.vlm_scores or config.quality.min_clip_score is not None
+
+
 def _summary_rows(summary) -> list[dict] | None:
     """The run record's per-stage summary as table rows, when it is ``{stage: {name: value}}``."""
     if not isinstance(summary, dict) or not all(isinstance(v, dict) for v in summary.values()):
@@ -174,7 +207,8 @@ def render_card(
         card_data: A ``huggingface_hub.DatasetCardData`` with the YAML metadata (configs, license...).
         statistics: `release_statistics` of the release.
         run_record: The run's ``run.json``: its models, prompts, sampling settings, seeds,
-            config and summary are shown as they were recorded.
+            config and summary are shown as they were recorded, and its config (`recorded_config`)
+            decides what the card says wrote the texts and filtered the images.
         pretty_name: The dataset's display name.
         repo_id: The Hub id shown in the loading examples.
 
@@ -183,6 +217,7 @@ def render_card(
     """
     from huggingface_hub import DatasetCard
 
+    generation = recorded_config(run_record)
     summary_rows = _summary_rows(run_record.get("summary"))
     summary_columns = list(dict.fromkeys(k for row in summary_rows or [] for k in row))
     recorded = {
@@ -197,6 +232,9 @@ def render_card(
         repo_id=repo_id,
         stats=statistics,
         run_record=run_record,
+        generation=generation,
+        model_texts=model_written_texts(generation),
+        filtered=filters_images(generation),
         recorded=recorded,
         summary_rows=summary_rows,
         summary_columns=summary_columns,

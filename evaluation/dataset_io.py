@@ -19,7 +19,9 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
 
     Returns:
         ``{"dataset": Dataset, "info": {"id", "config", "split", "revision", "fingerprint"}}``;
-        for a Hub dataset ``revision`` is the commit that was read (``revision`` resolved, see
+        ``id`` is the Hub id, the absolute path of a local folder (never mistaken for a Hub id,
+        wherever the results are read) or ``None`` for a loaded dataset. For a Hub dataset
+        ``revision`` is the commit that was read (``revision`` resolved, see
         `resolve_dataset_revision`).
     """
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
@@ -29,7 +31,7 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
     if isinstance(source, Dataset):
         dataset, name = source, None
     elif _saved_to_disk(Path(source)):
-        dataset, name = load_from_disk(str(source)), str(source)
+        dataset, name = load_from_disk(str(source)), str(Path(source).resolve())
         if isinstance(dataset, DatasetDict):
             if split not in dataset:
                 raise ValueError(
@@ -38,7 +40,8 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
             dataset = dataset[split]
     elif isinstance(source, str):
         revision = resolve_dataset_revision(source, revision)
-        dataset, name = load_dataset(source, config, split=split, revision=revision), source
+        dataset = load_dataset(source, config, split=split, revision=revision)
+        name = str(Path(source).resolve()) if Path(source).exists() else source
     else:
         raise TypeError(f"dataset must be a datasets.Dataset, a path or a Hub id, not {type(source).__name__}.")
     info = {"id": name, "config": config, "split": split, "revision": revision, "fingerprint": dataset._fingerprint}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from dataset_builder.config import CaptionConfig, DiffusionConfig, GenerationConfig, ModelConfig, QualityConfig
 from dataset_builder.records import (
     RUN_RECORD,
     Caption,
@@ -119,12 +120,17 @@ def write_run(run_dir: str | Path, size: int = 32) -> Path:
     ]
     for records in (concepts, twins, captions, images, scores, pairs, rejections):
         _write(run_dir, records)
+    # Top-down concepts, model-written captions and VLM scores: the paper's method.
+    config = GenerationConfig(
+        source="top-down",
+        text_model=ModelConfig("tiny-models/llm"),
+        vision_model=ModelConfig("tiny-models/vlm"),
+        captions=CaptionConfig(per_concept=CAPTIONS_PER_CONCEPT),
+        diffusion=DiffusionConfig("tiny-models/diffusion"),
+        quality=QualityConfig(clip_model="tiny-models/clip"),
+    )
     run_record = {
-        "config": {
-            "name": "tiny",
-            "captions_per_concept": CAPTIONS_PER_CONCEPT,
-            "filter": {"min_score": 2, "min_mean": 3},
-        },
+        "config": config.to_dict(),
         "models": {"llm": "tiny-models/llm", "diffusion": "tiny-models/diffusion", "vlm": "tiny-models/vlm"},
         "prompts": {"captions": "Write {n} captions of under 15 words for {concept}."},
         "sampling": {"temperature": 0.7, "max_new_tokens": 512},

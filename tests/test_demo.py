@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from test_hub import FakeHfApi
@@ -33,6 +34,18 @@ def test_demo_pushes_base_dataset_and_model_in_one_commit_each(demo_output):
     ]
     card = (demo_output[0] / "hub" / "model" / "README.md").read_text()
     assert "base_model: my-org/tiny-random-clip" in card and "my-org/cultwin" in card
+
+
+def test_push_to_hub_help_and_readme_name_every_repository_it_pushes(demo_output, capsys, monkeypatch):
+    pushed = [repo.replace("my-org/", "ORG/") for call, repo, _ in FakeHfApi.calls if call == "upload_folder"]
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping inside a repo id
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage = capsys.readouterr().out
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for repo in pushed:
+        assert repo in usage, repo
+        assert f"`{repo}`" in readme, repo
 
 
 def test_demo_prints_stages_artifacts_and_real_commands(demo_output):

@@ -238,3 +238,13 @@ def test_images_are_hashed_by_content(tmp_path):
     index = index_images(Dataset.from_dict({"image": rows}, features=Features({"image": Image()})), "image")
     assert index.keys[0] == index.keys[1] != index.keys[2]
     assert index.read(index.keys[2]) == eval_datasets.png(2)
+
+
+@pytest.mark.parametrize("name", ["globalrg-retrieval", "zeroshot"])  # saved with save_to_disk; a Parquet folder
+def test_local_data_is_recorded_by_its_absolute_path(data, name, monkeypatch):
+    """A relative path in the results could pass for a Hub id where the results are read (the model card)."""
+    from evaluation.dataset_io import open_dataset
+
+    monkeypatch.chdir(data[name].parent)
+    info = open_dataset(data[name].name, split="test")["info"]
+    assert info["id"] == str(data[name].resolve())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -24,15 +25,19 @@ SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
 # The run trained the local tiny CLIP on a local release folder; the card names Hub ids.
 IDS = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}
 CLI_IDS = ["--base-model-id", "org/tiny-clip", "--dataset-id", "org/cultwin"]
+# eval_dir measured GlobalRG-Retrieval on a local copy; CulTwin (also local) is named by dataset_id.
+EVAL_IDS = {"eval_dataset_ids": {"globalrg-retrieval": "UBC-VL/GlobalRG-Retrieval"}}
+CLI_EVAL_IDS = ["--eval-dataset-id", "globalrg-retrieval=UBC-VL/GlobalRG-Retrieval"]
 
 
 class FakeHfApi:
-    """Records the calls the publishing code makes; ``fail`` makes the commit fail."""
+    """Records the calls the publishing code makes; ``fail`` makes every commit fail, or (a repo
+    id) the commits to that repository."""
 
     calls: list = []
-    fail = False
+    fail: bool | str = False
 
-    def __init__(self, fail: bool | None = None):
+    def __init__(self, fail: bool | str | None = None):
         if fail is not None:
             self.fail = fail
 
@@ -46,7 +51,7 @@ class FakeHfApi:
     def upload_folder(self, *, repo_id, folder_path, **options):
         files = sorted(str(p.relative_to(folder_path)) for p in folder_path.rglob("*") if p.is_file())
         self.calls.append(("upload_folder", repo_id, {**options, "files": files}))
-        if self.fail:
+        if self.fail in (True, repo_id):
             raise ConnectionError("503 Service Unavailable")
         pr = f"https://huggingface.co/{repo_id}/discussions/1" if options.get("create_pr") else None
         return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/abc123", oid="abc123", pr_url=pr)
@@ -76,7 +81,9 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     from huggingface_hub import ModelCard
     from transformers import CLIPModel
 
-    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir, **IDS)
+    release = build_model_repo(
+        training_output, "org/cultureclip", tmp_path / "out", eval_dir=eval_dir, **IDS, **EVAL_IDS
+    )
     model_dir = release.model.path
     assert release.adapter is None and release.skipped == []
     assert {"README.md", "config.json", "model.safetensors", "processor_config.json", "training_record.json"} <= set(
@@ -98,13 +105,16 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     assert "lora" in card.data.tags
     results = load_results(eval_dir)
     scores = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
+    datasets = {r.dataset_name: r.dataset_type for r in card.data.eval_results}
+    assert datasets == {"GlobalRG-Retrieval": "UBC-VL/GlobalRG-Retrieval", "CulTwin": "org/cultwin"}
     assert scores[("GlobalRG-Retrieval", "accuracy")] == results["model"]["globalrg-retrieval"]["accuracy"]
     assert scores[("CulTwin", "caption_accuracy")] == results["model"]["cultwin"]["caption_accuracy"]
     text = card.text
     for name, display in (("globalrg-retrieval", "GlobalRG-Retrieval"), ("cultwin", "CulTwin")):
+        assert results["model"][name]["dataset"]["id"].startswith("/")  # measured on local folders
         model, base = results["model"][name], results["baseline"][name]
         assert (
-            f"| {display} | `{model['dataset']['id']}` | {100 * model['accuracy']:.2f}% "
+            f"| {display} | `{datasets[display]}` | {100 * model['accuracy']:.2f}% "
             f"({model['correct']}/{model['total']}) | {100 * base['accuracy']:.2f}% | "
             f"{100 * (model['accuracy'] - base['accuracy']):+.2f} |"
         ) in text
@@ -231,6 +241,17 @@ def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_
         build_dataset_repo(broken, "org/cultwin", tokenizer)
 
 
+def test_dataset_card_must_load_the_repository_it_is_published_to(release_dir, tokenizer, capsys):
+    """The release was built for org/cultwin (build-dataset's default): published as myorg/cultwin,
+    its card would tell users to load org/cultwin."""
+    assert 'load_dataset("org/cultwin")' in (release_dir / "README.md").read_text()
+    with pytest.raises(ValueError, match=r"load_dataset\('org/cultwin'\), but it would be published to myorg/cultwin"):
+        build_dataset_repo(release_dir, "myorg/cultwin", tokenizer)
+    argv = ["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "myorg/cultwin"]
+    assert cli([*argv, "--tokenizer", tokenizer, "--dry-run"]) == 1
+    assert "build-dataset RUN_DIR --output-dir NEW_DIR --repo-id myorg/cultwin" in capsys.readouterr().err
+
+
 def test_push_is_one_commit_with_the_options(fake_api, release_dir, tokenizer):
     result = push_dataset_to_hub(
         release_dir, "org/cultwin", tokenizer, private=True, revision="v1", create_pr=True, commit_message="CulTwin v1"
@@ -260,6 +281,17 @@ def test_push_model_pushes_adapter_repo_then_model(fake_api, training_output, tm
     assert uploads[1][2]["commit_message"] == "Upload cultureclip with cultureclip"
 
 
+def test_failed_adapter_push_leaves_the_model_unpushed(fake_api, training_output, tmp_path):
+    options = {"adapter": "repo", "adapter_repo_id": "org/cultureclip-lora", **IDS}
+    with pytest.raises(PublishError) as error:
+        push_model_to_hub(
+            training_output, "org/cultureclip", tmp_path / "out", api=FakeHfApi(fail="org/cultureclip-lora"), **options
+        )
+    assert "Nothing was committed to org/cultureclip-lora" in str(error.value)
+    assert "Committed before this failure: none. Not pushed yet: org/cultureclip." in str(error.value)
+    assert [call[1] for call in fake_api.calls if call[0] == "upload_folder"] == ["org/cultureclip-lora"]
+
+
 def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, release_dir, tokenizer):
     with pytest.raises(PublishError) as error:
         push_to_hub(build_dataset_repo(release_dir, "org/cultwin", tokenizer), api=FakeHfApi(fail=True))
@@ -273,7 +305,7 @@ def test_failed_push_says_nothing_was_committed_and_how_to_retry(fake_api, relea
 def test_cli_dry_run_uploads_nothing(fake_api, training_output, eval_dir, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
-    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
+    assert cli([*argv, *CLI_EVAL_IDS, "--eval-dir", str(eval_dir), "--output-dir", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out
     files = [p for p in (out / "model").rglob("*") if p.is_file()]
     assert f"model repository org/cultureclip: {len(files)} files in {out / 'model'}" in printed
@@ -297,6 +329,35 @@ def test_cli_failed_upload_prints_the_retry_command_and_never_the_token(
     assert len([call for call in fake_api.calls if call[0] == "upload_folder"]) == 1
     written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
     assert SECRET not in captured.out + captured.err and SECRET.encode() not in written
+
+
+def test_cli_adapter_repository_is_reported_committed_when_the_model_push_fails(
+    fake_api, training_output, tmp_path, capsys, monkeypatch
+):
+    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/cultureclip", *CLI_IDS]
+    argv += ["--adapter-repo-id", "org/cultureclip-lora", "--output-dir", str(tmp_path / "out")]
+    monkeypatch.setattr(fake_api, "fail", "org/cultureclip")  # the adapter's commit succeeds, the model's fails
+    assert cli(argv) == 1
+    err = capsys.readouterr().err
+    assert [call[1] for call in fake_api.calls if call[0] == "upload_folder"] == [
+        "org/cultureclip-lora",
+        "org/cultureclip",
+    ]
+    assert "Nothing was committed to org/cultureclip (the upload is a single commit)" in err
+    assert (
+        "Committed before this failure: org/cultureclip-lora (https://huggingface.co/org/cultureclip-lora/commit/abc123)."
+        " Not pushed yet: none." in err
+    )
+
+    monkeypatch.setattr(fake_api, "fail", False)
+    assert cli([*argv, "--overwrite"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        'users load it with PeftModel.from_pretrained(CLIPModel.from_pretrained("org/tiny-clip"), '
+        '"org/cultureclip-lora")' in printed
+    )
+    assert 'users load it with CLIPModel.from_pretrained("org/cultureclip")' in printed
+    assert 'CLIPModel.from_pretrained("org/cultureclip-lora")' not in printed
 
 
 def test_cli_publishes_dataset(fake_api, release_dir, tokenizer, capsys):
@@ -338,6 +399,60 @@ def test_results_without_a_baseline(training_output, eval_dir, tmp_path):
     for row in summary["rows"]:
         row.update(baseline=None, delta=None)
     (evals / "summary.json").write_text(json.dumps(summary))
-    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals, **IDS)
+    release = build_model_repo(training_output, "org/cultureclip", tmp_path / "out", eval_dir=evals, **IDS, **EVAL_IDS)
     text = (release.model.path / "README.md").read_text()
     assert text.count("| not evaluated |  |") == 2
+
+
+def test_local_evaluation_data_is_never_published_as_a_dataset_id(training_output, eval_dir, tmp_path, capsys):
+    """The card names evaluation data by Hub id: CulTwin's local release by the training dataset's
+    id; another benchmark's local folder needs --eval-dataset-id, or the build is refused."""
+    from huggingface_hub import ModelCard
+
+    local = load_results(eval_dir)["model"]["globalrg-retrieval"]["dataset"]["id"]
+    with pytest.raises(
+        ValueError,
+        match=rf"GlobalRG-Retrieval was evaluated on {re.escape(local)}. Pass --eval-dataset-id globalrg-retrieval=ORG/NAME",
+    ):
+        build_model_repo(training_output, "org/x", tmp_path / "a", eval_dir=eval_dir, **IDS)
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ValueError, match="--eval-dataset-id crope: the evaluation folder has no result of it"):
+        ids = {"globalrg-retrieval": "UBC-VL/GlobalRG-Retrieval", "crope": "Malvinan/CROPE"}
+        build_model_repo(training_output, "org/x", tmp_path / "a", eval_dir=eval_dir, eval_dataset_ids=ids, **IDS)
+    with pytest.raises(ValueError, match="globalrg-retrieval=/data/globalrg is not a Hub id"):
+        ids = {"globalrg-retrieval": "/data/globalrg"}
+        build_model_repo(training_output, "org/x", tmp_path / "a", eval_dir=eval_dir, eval_dataset_ids=ids, **IDS)
+
+    argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/x", *CLI_IDS]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 1
+    assert "--eval-dataset-id globalrg-retrieval=ORG/NAME" in capsys.readouterr().err
+    argv += [*CLI_EVAL_IDS, "--eval-dataset-id", "cultwin=org/cultwin-eval"]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 0
+    card = ModelCard.load(tmp_path / "b" / "model" / "README.md")
+    assert {r.dataset_name: r.dataset_type for r in card.data.eval_results} == {
+        "GlobalRG-Retrieval": "UBC-VL/GlobalRG-Retrieval",
+        "CulTwin": "org/cultwin-eval",
+    }
+    assert "| CulTwin | `org/cultwin-eval` |" in card.text
+    assert not any(result["dataset"]["id"] in card.content for result in load_results(eval_dir)["model"].values())
+
+
+def test_results_of_another_model_are_refused(broken_checkpoint, eval_dir, tmp_path, capsys):
+    """Another training run (here: the same run with changed weights) cannot borrow eval_dir's scores."""
+    import torch
+    from transformers import CLIPModel
+
+    merged = broken_checkpoint / "merged"
+    model = CLIPModel.from_pretrained(merged)
+    with torch.no_grad():
+        model.text_projection.weight.add_(0.01)
+    model.save_pretrained(merged)
+    with pytest.raises(ValueError, match=rf"holds results of another model than {re.escape(str(merged))}"):
+        build_model_repo(broken_checkpoint, "org/x", tmp_path / "a", eval_dir=eval_dir, **IDS, **EVAL_IDS)
+    assert not (tmp_path / "a").exists()
+
+    argv = ["publish", "model", "--checkpoint", str(broken_checkpoint), "--repo-id", "org/x", *CLI_IDS, *CLI_EVAL_IDS]
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    evaluated = load_results(eval_dir)["model"]["cultwin"]["model"]["name_or_path"]
+    assert f"cultwin scored {evaluated}" in err and f"cultureclip evaluate --model {merged}" in err

@@ -155,6 +155,7 @@ def hub(olah_cli, tiny_models, training_output, eval_dir, release_dir, tmp_path_
     """
     root = tmp_path_factory.mktemp("hub")
     ids = {"base_model_id": "org/tiny-clip", "dataset_id": "org/cultwin"}  # training used local folders
+    ids["eval_dataset_ids"] = {"globalrg-retrieval": "UBC-VL/GlobalRG-Retrieval"}  # evaluated on a local copy
     model = build_model_repo(training_output, "org/cultureclip", root / "build", eval_dir=eval_dir, **ids).model
     dataset = build_dataset_repo(release_dir, "org/cultwin", tokenizer=str(tiny_models["clip"]))
     mirrors = root / "mirrors"

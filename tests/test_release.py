@@ -16,7 +16,9 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 
 from cultureclip.cli import main
-from dataset_builder.records import CATEGORIES, Pair, read_records
+from dataset_builder.card import render_card
+from dataset_builder.config import CaptionConfig, GenerationConfig, QualityConfig
+from dataset_builder.records import CATEGORIES, RUN_RECORD, Pair, read_records
 from dataset_builder.release import ReleaseConfig, build_release
 from dataset_builder.taxonomy import country_region
 
@@ -151,6 +153,117 @@ def test_card_yaml_parses_and_describes_the_release(release):
     # The run record is shown as recorded: models, prompts, sampling, seeds, per-stage summary.
     for recorded in ("tiny-models/diffusion", "Write {n} captions", '"temperature": 0.7', "| twins | 12 | 10 |"):
         assert recorded in text
+
+
+def test_card_of_a_curated_composed_unscored_run_says_so(tmp_path):
+    """The demo's method: the curated twin list, captions composed from templates, no VLM scores."""
+    run_dir = write_run(tmp_path / "run")
+    record = json.loads((run_dir / RUN_RECORD).read_text())
+    record["config"] = GenerationConfig(
+        source="curated",
+        captions=CaptionConfig(mode="compose"),
+        quality=QualityConfig(vlm_scores=False, clip_model="tiny-models/clip"),
+    ).to_dict()
+    (run_dir / RUN_RECORD).write_text(json.dumps(record))
+    build_release(run_dir, tmp_path / "out", ReleaseConfig(test_size=2))
+    text = DatasetCard.load(tmp_path / "out" / "README.md").text
+    for said in (
+        "the project's hand-curated twin list",
+        "The run used no model for this step",
+        "composed from each concept's own name, country, context and visual features with\n   fixed templates",
+        "**No quality filter.** No vision-language model scored the images",
+        "each image's CLIP-score with its caption is recorded, not used",
+        "no quality filter checked them",
+        "**Curated concepts.**",
+        "**Template captions.**",
+        "way: the text-to-image model reproduces the views of its training data.",
+        "The images were produced with the models named in the run record",
+    ):
+        assert said in text, said
+    for false in (
+        "Model-written facts",
+        "no person checked them",
+        "a language model writes",
+        "taxonomy",
+        "the paper's rule",
+        "scored images passed",
+        "model-written texts",
+    ):
+        assert false not in text, false
+
+
+@pytest.mark.parametrize(
+    "config, said, unsaid",
+    [
+        (
+            {"source": "curated", "curated_path": "my-twins.jsonl", "text_model": {"model": "llm"}},
+            [
+                "the curated twin list `my-twins.jsonl`",
+                "a language model writes captions",
+                "A language model\n  wrote the captions, and no person checked them.",
+                "none of the vision-language model's three scores",
+                "come from a curated list",
+            ],
+            ["hand-curated", "Template captions", "concept names, contexts"],
+        ),
+        (
+            {
+                "source": "top-down",
+                "text_model": {"model": "llm"},
+                "quality": {"min_clip_score": 20.0, "clip_model": "c"},
+            },
+            [
+                "a language model writes concepts for each cell of a taxonomy",
+                "a language model proposes one twin",
+                "wrote the concept names, contexts and visual features, the twins and the captions, and no person",
+                "(the paper's rule) and its CLIP-score with its caption is at least 20.0;",
+                "The images and the\nmodel-written texts were produced",
+            ],
+            ["Curated concepts", "No quality filter"],
+        ),
+        (
+            {
+                "source": "bottom-up",
+                "text_model": {"model": "llm"},
+                "bottom_up": {"dataset": "wikimedia/wit_base"},
+                "quality": {"vlm_scores": False, "min_clip_score": 20.0, "clip_model": "c"},
+            },
+            [
+                "the image-text corpus\n   `wikimedia/wit_base`",
+                "Language and vision-language models\n  wrote the concept names",
+                "An image passes when its CLIP-score with its caption is at least 20.0;",
+            ],
+            ["paper's rule", "Curated concepts", "taxonomy"],
+        ),
+    ],
+)
+def test_card_follows_the_recorded_method(release, config, said, unsaid):
+    card = DatasetCard.load(release["out"] / "README.md")
+    record = {"config": GenerationConfig.from_dict(config).to_dict()}
+    text = render_card(card.data, release["result"].statistics, record).text
+    for sentence in said:
+        assert sentence in text, sentence
+    for sentence in unsaid:
+        assert sentence not in text, sentence
+
+
+def test_card_of_a_run_without_a_generation_config_claims_no_method(release):
+    """A run folder written by other code (TwinWorld's records procedural renders) gets no
+    sentence about language models, text-to-image models or VLM scores it did not use."""
+    card = DatasetCard.load(release["out"] / "README.md")
+    record = {"config": {"seed": 0, "stream": "train"}, "models": {"images": "procedural renders"}}
+    text = render_card(card.data, release["result"].statistics, record).text
+    for said in (
+        "holds no generation config that `cultureclip generate` of this\nversion reads",
+        "58 of 60 scored images passed (96.7%).\nThe run record below states the rule;",
+        "**Synthetic data.** The images and texts were made by the process the run record describes",
+        "Concepts may be shown in a stereotyped or exoticized way.",
+        "The terms of any model the\nrun record above names also apply to its outputs.",
+        "procedural renders",
+    ):
+        assert said in text, said
+    for claim in ("a language model", "A language model", "text-to-image", "paper's rule", "curated", "templates"):
+        assert claim not in text, claim
 
 
 def test_statistics_match_the_data(release):
