@@ -84,11 +84,6 @@ class CultureCLIPLoss(nn.Module):
         self.mask_duplicate_captions = mask_duplicate_captions
         self.gather_across_devices = gather_across_devices
 
-    @property
-    def uses_concepts(self) -> bool:
-        """Whether the concept names are part of the loss (the trainer skips encoding them otherwise)."""
-        return LOSS_TYPES[self.loss_type][1] is not None
-
     def forward(
         self,
         pos_image_embeds: torch.Tensor,

@@ -75,6 +75,25 @@ def test_train_command_writes_merged_adapter_and_record(tiny_models, cultwin_fol
     assert loaded == {"warnings": [], "log": "", "peft": False, "labels": ["concept 0", "twin 0"]}
 
 
+def test_two_processes_train_one_global_batch_and_write_once(tiny_models, cultwin_folder, tmp_path):
+    """``torchrun --nproc_per_node 2`` (gloo, CPU): one record, one export, the global batch in it."""
+    import os
+
+    output_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m",
+               "cultureclip.cli", "train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--dataset",
+               str(cultwin_folder), "--base_model", str(tiny_models["clip"]), "--output_dir", str(output_dir),
+               "--max_steps", "2", "--eval_split", "train", "--disable_tqdm", "true"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.count("training record:") == 1  # only the process that wrote it says so
+    record = json.loads((output_dir / "training_record.json").read_text())
+    assert record["training"]["world_size"] == 2 and record["training"]["effective_batch_size"] == 16
+    assert {"train_loss", "eval_loss", "eval_twin_accuracy"} <= set(record["metrics"])
+    assert (output_dir / "merged" / "model.safetensors").is_file()
+
+
 def test_command_line_overrides_the_config_file(tmp_path):
     config, data = parse_args(["--config", str(ROOT / "configs" / "paper_vitb32.yaml"), "--lora_r", "8"])
     assert (config.lora_r, config.lora_alpha, config.lambda_caption) == (8, 16, 0.7)

@@ -159,8 +159,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     config, data = parse_args(argv)
     result = run_training(config, data)
-    print(f"merged model: {result.merged_dir}")
-    if result.adapter_dir:
-        print(f"adapter: {result.adapter_dir}")
-    print(f"training record: {result.record_path}")
+    if config.process_index == 0:  # the process that wrote them
+        print(f"merged model: {result.merged_dir}")
+        if result.adapter_dir:
+            print(f"adapter: {result.adapter_dir}")
+        print(f"training record: {result.record_path}")
     return 0
