@@ -22,11 +22,11 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
         ``id`` is the Hub id, the absolute path of a local folder (never mistaken for a Hub id,
         wherever the results are read) or ``None`` for a loaded dataset. For a Hub dataset
         ``revision`` is the commit that was read (``revision`` resolved, see
-        `resolve_dataset_revision`).
+        `resolve_revision`).
     """
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-    from dataset_builder.revisions import resolve_dataset_revision
+    from dataset_builder.revisions import resolve_revision
 
     if isinstance(source, Dataset):
         dataset, name = source, None
@@ -39,7 +39,7 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
                 )
             dataset = dataset[split]
     elif isinstance(source, str):
-        revision = resolve_dataset_revision(source, revision)
+        revision = resolve_revision(source, revision)
         dataset = load_dataset(source, config, split=split, revision=revision)
         name = str(Path(source).resolve()) if Path(source).exists() else source
     else:

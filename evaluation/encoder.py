@@ -60,7 +60,8 @@ class ClipEncoder:
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 of the weights and the preprocessing: the model half of the cache key."""
+        """SHA-256 of what decides an embedding: the weights, the model config (activation, norms...),
+        the image preprocessing and the whole tokenizer. The model half of the cache key."""
         if self._fingerprint is None:
             import torch
 
@@ -68,10 +69,15 @@ class ClipEncoder:
             for name, tensor in sorted(self.model.state_dict().items()):
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-            image_config = self.processor.image_processor.to_dict()
-            digest.update(json.dumps(image_config, sort_keys=True, default=str).encode())
-            vocab = self.processor.tokenizer.get_vocab()
-            digest.update(json.dumps(sorted(vocab.items())).encode())
+            tokenizer = self.processor.tokenizer
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+            settings = {
+                "model": _without_provenance(self.model.config.to_dict()),
+                "image_processor": _without_provenance(self.processor.image_processor.to_dict()),
+                "tokenizer": _without_provenance(dict(tokenizer.init_kwargs)),
+                "tokens": _tokenizer_state(backend) if backend is not None else sorted(tokenizer.get_vocab().items()),
+            }
+            digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -136,6 +142,23 @@ class ClipEncoder:
             yield items[start : start + self.batch_size]
 
 
+def _without_provenance(settings):
+    """``settings`` without where they were loaded from or written by (paths, versions, private keys)."""
+    if isinstance(settings, dict):
+        return {
+            key: _without_provenance(value)
+            for key, value in settings.items()
+            if not str(key).startswith("_") and key not in ("name_or_path", "transformers_version")
+        }
+    return settings
+
+
+def _tokenizer_state(backend) -> dict:
+    """A ``tokenizers.Tokenizer`` as JSON, without the padding and truncation that each call sets."""
+    state = json.loads(backend.to_str())
+    return {key: value for key, value in state.items() if key not in ("padding", "truncation")}
+
+
 def _normalised(embeds):
     import torch
 
@@ -158,14 +181,18 @@ def load_encoder(
         processor: the model's processor; loaded from ``model`` when it is a path or id.
         device: ``"cpu"``, ``"cuda"``, ... (default: where the model already is).
         batch_size: images or texts per forward pass.
-        revision: Hub revision to load (branch, tag or commit).
+        revision: Hub revision to load (branch, tag or commit); it is resolved to the commit that is
+            read, which the results record. With a loaded model: the revision it came from, if known.
         progress: show progress bars.
     """
     from transformers import CLIPModel, CLIPProcessor
 
+    from dataset_builder.revisions import resolve_revision
+
     name_or_path = None
     if isinstance(model, str):
         name_or_path = model
+        revision = resolve_revision(model, revision, "model")  # results name the commit that was read
         processor = processor or CLIPProcessor.from_pretrained(model, revision=revision)
         model = CLIPModel.from_pretrained(model, revision=revision)
     elif processor is None:
@@ -177,5 +204,4 @@ def load_encoder(
         name_or_path = getattr(model.config, "_name_or_path", None) or None
     if device is not None:
         model = model.to(device)
-    commit = getattr(model.config, "_commit_hash", None) or revision
-    return ClipEncoder(model, processor, name_or_path, commit, batch_size=batch_size, progress=progress)
+    return ClipEncoder(model, processor, name_or_path, revision, batch_size=batch_size, progress=progress)

@@ -120,6 +120,20 @@ def test_changed_weights_do_not_reuse_the_cache(clip, data, tmp_path):
     assert result["cache"]["images_encoded"] == 9
 
 
+def test_the_cache_key_covers_the_model_config_and_the_tokenizer(clip):
+    """Same weights with another activation, or another tokenizer, embed differently: never a cache hit."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    same = load_encoder(clip["path"]).fingerprint
+    assert load_encoder(clip["model"], clip["processor"]).fingerprint == same
+    other_activation = CLIPModel.from_pretrained(clip["path"])
+    other_activation.config.text_config.hidden_act = "gelu"
+    assert load_encoder(other_activation, clip["processor"]).fingerprint != same
+    other_tokenizer = CLIPProcessor.from_pretrained(clip["path"])
+    other_tokenizer.tokenizer.backend_tokenizer.normalizer = None
+    assert load_encoder(clip["model"], other_tokenizer).fingerprint != same
+
+
 def test_unreadable_images_are_counted_and_never_scored(clip, tmp_path):
     from datasets import Dataset, Features, Image, Value
 

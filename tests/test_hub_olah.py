@@ -221,7 +221,7 @@ def test_training_and_evaluation_read_hub_repos_and_record_their_commits(hub, ti
     assert record["dataset"]["id"] == "org/cultwin" and record["dataset"]["revision"] == hub["dataset_sha"]
     assert record["base_model_revision"] is None  # a local folder
 
-    cultureclip("evaluate", "--model", "org/cultureclip", "--model-revision", hub["model_sha"],
+    cultureclip("evaluate", "--model", "org/cultureclip", "--model-revision", "main",
                 "--benchmarks", "cultwin", "--dataset", "cultwin=org/cultwin", "--option", "cultwin.dataset_revision=main",
                 "--output-dir", str(tmp_path / "eval"),
                 "--no-cache", "--no-plots")  # fmt: skip

@@ -21,6 +21,7 @@ class DataArguments:
 
     Args:
         base_model: Hub id or local path of the ``CLIPModel`` (and its processor) to fine-tune.
+        base_model_revision: a Hub revision (branch, tag or commit) of the base model.
         dataset: Hub id or local folder of CulTwin ``pairs`` data, as ``load_dataset`` takes it.
         dataset_config: the dataset's config name (``None``: its default).
         dataset_revision: a Hub revision (branch, tag or commit) to pin the data to.
@@ -31,6 +32,7 @@ class DataArguments:
     base_model: str = field(
         default="openai/clip-vit-base-patch32", metadata={"help": "Hub id or local path of the CLIPModel."}
     )
+    base_model_revision: str | None = field(default=None, metadata={"help": "Hub revision of the base model."})
     dataset: str | None = field(default=None, metadata={"help": "Hub id or local folder of CulTwin pairs."})
     dataset_config: str | None = field(default=None, metadata={"help": "Config name of the dataset."})
     dataset_revision: str | None = field(default=None, metadata={"help": "Hub revision of the dataset."})

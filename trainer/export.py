@@ -86,7 +86,6 @@ def export_model(model, processor: CLIPProcessor, output_dir: str | Path) -> dic
 def training_record(
     config: CultureCLIPConfig,
     data: DataArguments,
-    base_model_revision: str | None,
     dataset_fingerprint: str | None,
     dropped_rows: int,
     train_rows: int,
@@ -96,7 +95,8 @@ def training_record(
 
     Keys:
         ``base_model``: Hub id or path of the fine-tuned CLIP.
-        ``base_model_revision``: the Hub commit its weights came from (``None`` for a local folder).
+        ``base_model_revision``: the Hub commit its weights came from (``None`` for a local folder;
+        in offline mode, the revision as requested).
         ``dataset``: ``{"id", "config", "split", "eval_split", "revision", "fingerprint",
         "train_rows", "dropped_rows"}``; ``id`` is the Hub id or the absolute local folder,
         ``revision`` the commit read from the Hub (in offline mode, the revision as requested),
@@ -118,7 +118,7 @@ def training_record(
         dataset_id = str(Path(dataset_id).resolve())
     return {
         "base_model": data.base_model,
-        "base_model_revision": base_model_revision,
+        "base_model_revision": data.base_model_revision,
         "dataset": {
             "id": dataset_id,
             "config": data.dataset_config,

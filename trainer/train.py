@@ -53,7 +53,7 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     """
     from transformers import CLIPModel, CLIPProcessor, set_seed
 
-    from dataset_builder.revisions import resolve_dataset_revision
+    from dataset_builder.revisions import resolve_revision
 
     from .cultureclip_trainer import CultureCLIPTrainer
     from .data import check_pairs, load_split
@@ -64,7 +64,7 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     set_seed(config.seed)
     if train_dataset is None:
         if data.dataset:  # read (and record) the commit the revision points at now, for every split
-            data = replace(data, dataset_revision=resolve_dataset_revision(data.dataset, data.dataset_revision))
+            data = replace(data, dataset_revision=resolve_revision(data.dataset, data.dataset_revision))
         train_dataset = load_split(data, data.train_split)
     if eval_dataset is None and data.eval_split:
         eval_dataset = load_split(data, data.eval_split)
@@ -72,8 +72,9 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     if eval_dataset is not None:
         eval_dataset = check_pairs(eval_dataset, config.drop_invalid_rows).dataset
 
-    processor = CLIPProcessor.from_pretrained(data.base_model)
-    model = CLIPModel.from_pretrained(data.base_model)
+    data = replace(data, base_model_revision=resolve_revision(data.base_model, data.base_model_revision, "model"))
+    processor = CLIPProcessor.from_pretrained(data.base_model, revision=data.base_model_revision)
+    model = CLIPModel.from_pretrained(data.base_model, revision=data.base_model_revision)
     trainer = CultureCLIPTrainer(
         model=model,
         args=config,
@@ -95,7 +96,6 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
         record = training_record(
             config,
             data,
-            base_model_revision=getattr(model.config, "_commit_hash", None),
             dataset_fingerprint=getattr(train_dataset, "_fingerprint", None),
             dropped_rows=checked.dropped_rows,
             train_rows=len(checked.dataset),
