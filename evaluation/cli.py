@@ -18,10 +18,18 @@ def _assignments(values: list[str], flag: str, parser) -> dict[str, str]:
     return pairs
 
 
-def _literal(text: str):
-    """``"32"`` -> 32, ``"none"`` -> None, ``"[...]"`` -> a list; anything else stays a string."""
+# Options whose values are names (columns, revisions, splits): "1.0" or "2024" stay strings.
+_NAME_OPTIONS = ("split", "config", "templates")
+_NAME_SUFFIXES = ("_column", "_revision")
+
+
+def _value(option: str, text: str):
+    """An ``--option`` value: ``"none"`` -> None; a name option keeps its text; otherwise a Python
+    literal when it is one (``"32"`` -> 32, ``"[...]"`` -> a list), else the text."""
     if text.lower() in ("none", "null"):
         return None
+    if (option in _NAME_OPTIONS or option.endswith(_NAME_SUFFIXES)) and not text.startswith("["):
+        return text
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -78,7 +86,7 @@ def parse_args(argv: list[str]):
         benchmark, _, option = key.partition(".")
         if benchmark not in args.options or not option:
             parser.error(f"--option {key}=...: NAME must be one of the chosen benchmarks {args.benchmarks}.")
-        args.options[benchmark][option] = _literal(value)
+        args.options[benchmark][option] = _value(option, value)
     stray = sorted(set(args.dataset) - set(args.benchmarks))
     if stray:
         parser.error(f"--dataset for {stray}, which are not in --benchmarks {args.benchmarks}.")

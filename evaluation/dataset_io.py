@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
 
     from dataset_builder.revisions import resolve_revision
 
+    if isinstance(source, os.PathLike):
+        source = str(source)
     if isinstance(source, Dataset):
         dataset, name = source, None
     elif _saved_to_disk(Path(source)):

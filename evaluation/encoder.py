@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .cache import EmbeddingStore
@@ -52,7 +53,6 @@ class ClipEncoder:
     def __post_init__(self):
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size} must be at least 1.")
-        self.model.eval()
 
     @property
     def device(self):
@@ -87,7 +87,6 @@ class ClipEncoder:
 
     def encode_texts(self, texts: Iterable[str], store: EmbeddingStore, stats: EncodingStats) -> None:
         """Encode each distinct text not yet in ``store`` (once), in batches."""
-        import torch
 
         wanted = list(dict.fromkeys(texts))
         todo = [text for text in wanted if text not in store.texts]
@@ -97,7 +96,7 @@ class ClipEncoder:
             tokens = self.processor.tokenizer(
                 batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
             ).to(self.device)
-            with torch.inference_mode():
+            with self._inference():
                 embeds = self.model.get_text_features(**tokens).pooler_output
             store.texts.update(zip(batch, _normalised(embeds)))
             stats.texts_encoded += len(batch)
@@ -110,7 +109,6 @@ class ClipEncoder:
         Images that fail to decode are recorded in ``store.unreadable`` with the reason, never
         replaced by a placeholder.
         """
-        import torch
         from PIL import Image
 
         wanted = list(dict.fromkeys(keys))
@@ -119,8 +117,9 @@ class ClipEncoder:
         for batch in self._batches(todo, "images"):
             images, decoded = [], []
             for key in batch:
+                data = read(key)  # a key that cannot be read is a bug, not an unreadable image
                 try:
-                    with Image.open(io.BytesIO(read(key))) as image:
+                    with Image.open(io.BytesIO(data)) as image:
                         images.append(image.convert("RGB"))
                     decoded.append(key)
                 except Exception as error:  # any decoding failure is reported, not scored
@@ -128,10 +127,25 @@ class ClipEncoder:
             if not images:
                 continue
             pixels = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
-            with torch.inference_mode():
+            with self._inference():
                 embeds = self.model.get_image_features(pixel_values=pixels.to(self.device)).pooler_output
             store.images.update(zip(decoded, _normalised(embeds)))
             stats.images_encoded += len(decoded)
+
+    @contextmanager
+    def _inference(self):
+        """Eval mode without gradients, then every module back in the mode it was in (a training
+        callback's model keeps its dropout)."""
+        import torch
+
+        modes = {module: module.training for module in self.model.modules()}
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            for module, training in modes.items():
+                module.training = training
 
     def _batches(self, items: list, what: str):
         from tqdm.auto import tqdm

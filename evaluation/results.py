@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .benchmarks import BENCHMARKS
-
 SUMMARY = "summary.json"
 BASELINE_DIR = "baseline"
 
@@ -82,17 +80,19 @@ def load_results(output_dir: str | Path) -> dict:
     if not (output_dir / SUMMARY).is_file():
         raise FileNotFoundError(f"{output_dir} has no {SUMMARY}; it is not an output folder of cultureclip evaluate.")
 
-    def read(folder: Path) -> dict:
-        return {
-            name: json.loads((folder / f"{name}.json").read_text())
-            for name in BENCHMARKS
-            if (folder / f"{name}.json").is_file()
-        }
+    summary = json.loads((output_dir / SUMMARY).read_text())
+    names = [row["benchmark"] for row in summary["rows"]]  # older files in the folder are not this run's
+
+    def read(folder: Path, names: list[str]) -> dict:
+        missing = [name for name in names if not (folder / f"{name}.json").is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder} lacks the results {missing} that {output_dir / SUMMARY} lists.")
+        return {name: json.loads((folder / f"{name}.json").read_text()) for name in names}
 
     return {
-        "model": read(output_dir),
-        "baseline": read(output_dir / BASELINE_DIR),
-        "summary": json.loads((output_dir / SUMMARY).read_text()),
+        "model": read(output_dir, names),
+        "baseline": read(output_dir / BASELINE_DIR, names) if summary["baseline"] else {},
+        "summary": summary,
     }
 
 

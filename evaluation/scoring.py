@@ -71,8 +71,10 @@ class Context:
         return report
 
     def _read(self, key: str) -> bytes:
-        index = next(index for index in self.indexes if key in index.where)
-        return index.read(key)
+        for index in self.indexes:
+            if key in index.where:
+                return index.read(key)
+        raise KeyError(f"No indexed image column holds the image {key!r}.")
 
 
 def score_multiple_choice(context: Context, questions: Sequence[Question], group_fields: Sequence[str] = ()) -> dict:

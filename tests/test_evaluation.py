@@ -189,6 +189,26 @@ def test_crope_scores_main_and_definition_images(clip, data):
         assert item["predicted_idx"] == clip_choice(clip, image, item["options"])
 
 
+def test_crope_refuses_a_definition_column_of_single_images(clip, data):
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(data["crope"]))["test"]
+    with pytest.raises(ValueError, match="definition column 'image' holds one image per row"):
+        evaluate(clip["path"], "crope", dataset, definition_images_column="image", use_cache=False)
+
+
+def test_evaluating_from_a_training_callback_leaves_the_model_training(clip, data):
+    from transformers import CLIPModel
+
+    model = CLIPModel.from_pretrained(clip["path"]).train()
+    model.text_model.encoder.layers[0].eval()  # a module the caller keeps in eval mode
+    modes = {name: module.training for name, module in model.named_modules()}
+    evaluate(
+        model, "globalrg-grounding", str(data["globalrg-grounding"]), processor=clip["processor"], use_cache=False
+    )
+    assert {name: module.training for name, module in model.named_modules()} == modes
+
+
 def test_cultwin_twin_accuracy_with_breakdowns(clip, data):
     result = evaluate(clip["path"], "cultwin", str(data["cultwin"]), use_cache=False)
     levels = result["groups"]["level"]
@@ -218,6 +238,14 @@ def test_zeroshot_top1_top5_and_groups(clip, data):
     assert result["classes"] == ["cat", "dog", "bird"]
     with pytest.raises(ValueError, match="Unknown template set"):
         evaluate(clip["path"], "zeroshot", str(data["zeroshot"]), templates="imagenet21k", use_cache=False)
+    with pytest.raises(ValueError, match=r"classnames='\[cat,dog,bird\]' must be a list of class names"):
+        evaluate(clip["path"], "zeroshot", str(data["zeroshot"]), classnames="[cat,dog,bird]", use_cache=False)
+    with pytest.raises(ValueError, match="classnames has 2 names but the label column has 3 classes"):
+        evaluate(clip["path"], "zeroshot", str(data["zeroshot"]), classnames=["cat", "dog"], use_cache=False)
+    from pathlib import Path  # a Path to a data folder is as good as its string
+
+    by_path = evaluate(clip["path"], "zeroshot", Path(data["zeroshot"]), templates="simple", use_cache=False)
+    assert by_path["accuracy"] == result["accuracy"]
     unlabelled = datasets.load_dataset(str(data["zeroshot"]), split="test").map(
         lambda row, index: {"label": -1 if index == 5 else row["label"]}, with_indices=True
     )

@@ -75,3 +75,31 @@ def test_evaluate_command_rejects_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*common, "--benchmarks", "crope", "--baseline-revision", "v1"])
     assert "--baseline-revision needs --baseline" in capsys.readouterr().err
+
+
+def test_option_values_that_are_names_stay_text(tmp_path):
+    from evaluation.cli import parse_args
+
+    common = ["--model", "m", "--output-dir", str(tmp_path), "--benchmarks", "cultwin,zeroshot"]
+    options = ["cultwin.dataset_revision=1.0", "zeroshot.label_column=2024", "zeroshot.group_column=none"]
+    options += ["zeroshot.classnames=['cat', 'dog']", "zeroshot.batch_size=8"]
+    args = parse_args([*common, *[arg for option in options for arg in ("--option", option)]])
+    assert args.options["cultwin"] == {"dataset_revision": "1.0"}
+    assert args.options["zeroshot"] == {
+        "label_column": "2024",
+        "group_column": None,
+        "classnames": ["cat", "dog"],
+        "batch_size": 8,
+    }
+
+
+def test_results_of_an_earlier_run_in_the_folder_are_not_loaded(tmp_path):
+    from evaluation.results import write_results
+
+    def result(benchmark, model):
+        return {"benchmark": benchmark, "accuracy": 0.5, "model": {"name_or_path": model}}
+
+    write_results(tmp_path, {"crope": result("crope", "a")}, {"crope": result("crope", "base")})
+    write_results(tmp_path, {"zeroshot": result("zeroshot", "b")})
+    loaded = load_results(tmp_path)
+    assert list(loaded["model"]) == ["zeroshot"] and loaded["baseline"] == {}

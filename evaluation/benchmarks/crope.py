@@ -59,9 +59,15 @@ def run(context: Context) -> dict:
                 f"The CROPE {columns['metadata_column']!r} column has no {key!r} field; "
                 f"its fields are {sorted(metadata[0])}. Map metadata_column to the column that has it."
             )
+    definitions = context.index_images(columns["definition_images_column"])
+    if definitions.keys and not isinstance(definitions.keys[0], list):
+        raise ValueError(
+            f"The CROPE definition column {columns['definition_images_column']!r} holds one image per row, not a "
+            "list of images; map definition_images_column to the column with the list of definition images."
+        )
     questions = build_questions(
         context.index_images(columns["image_column"]).keys,
-        context.index_images(columns["definition_images_column"]).keys,
+        definitions.keys,
         metadata,
         list(dataset[columns["answer_column"]]),
         context.seed,

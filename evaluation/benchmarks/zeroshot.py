@@ -21,9 +21,19 @@ OPTIONS = {"group_column": None, "templates": "openai", "classnames": None}
 
 def class_names(context: Context) -> list[str]:
     """The class names: the ``classnames`` option, else the label column's ``ClassLabel`` names."""
-    if context.options["classnames"] is not None:
-        return list(context.options["classnames"])
-    feature = context.dataset.features[context.options["label_column"]]
+    names, feature = context.options["classnames"], context.dataset.features[context.options["label_column"]]
+    if names is not None:
+        if isinstance(names, str) or not all(isinstance(name, str) for name in names) or not names:
+            raise ValueError(
+                f"classnames={names!r} must be a list of class names, one per label id "
+                "(on the command line --option zeroshot.classnames=\"['cat', 'dog']\")."
+            )
+        if hasattr(feature, "names") and len(names) != len(feature.names):
+            raise ValueError(
+                f"classnames has {len(names)} names but the label column has {len(feature.names)} classes "
+                f"({feature.names}); give one name per label id."
+            )
+        return list(names)
     if not hasattr(feature, "names"):
         raise ValueError(
             f"Label column {context.options['label_column']!r} is {feature}, not a ClassLabel; pass "
