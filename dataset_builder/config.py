@@ -37,6 +37,12 @@ def _check_positive(name: str, value, minimum=1) -> None:
         raise ValueError(f"{name}={value!r} must be a number >= {minimum}.")
 
 
+def _check_count(name: str, value, minimum=1) -> None:
+    """A count, size, number of steps or seed: an integer (``2.5`` captions or a ``42.0`` seed is an error)."""
+    if type(value) is not int or value < minimum:
+        raise ValueError(f"{name}={value!r} must be a whole number >= {minimum}.")
+
+
 @dataclass
 class ModelConfig:
     """A language or vision-language model and how to call it.
@@ -88,8 +94,8 @@ class ModelConfig:
         if not isinstance(self.temperature, int | float) or self.temperature < 0:
             raise ValueError(f"temperature={self.temperature!r} must be >= 0.")
         for name in ("max_new_tokens", "batch_size", "concurrency", "max_attempts"):
-            _check_positive(name, getattr(self, name))
-        _check_positive("retries", self.retries, 0)
+            _check_count(name, getattr(self, name))
+        _check_count("retries", self.retries, 0)
         _check_positive("timeout_s", self.timeout_s, 0.001)
         _check_positive("backoff_s", self.backoff_s, 0)
         _check_choice("dtype", self.dtype, ("auto", "bfloat16", "float16", "float32"))
@@ -116,6 +122,10 @@ class SelectionConfig:
 
         for code in self.countries or []:
             country(code)
+        codes = [code.upper() for code in self.countries or []]
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        if repeated:
+            raise ValueError(f"selection.countries lists {repeated} more than once; name each country once.")
         bad = sorted(set(self.regions or []) - set(REGIONS))
         if bad:
             raise ValueError(f"selection.regions has unknown {bad}; choose from {list(REGIONS)}.")
@@ -124,7 +134,7 @@ class SelectionConfig:
             if bad:
                 raise ValueError(f"selection.categories has unknown {bad}; choose from {list(CATEGORIES)}.")
         if self.limit is not None:
-            _check_positive("selection.limit", self.limit)
+            _check_count("selection.limit", self.limit)
 
 
 @dataclass
@@ -152,11 +162,11 @@ class CaptionConfig:
 
     def __post_init__(self):
         _check_choice("captions.mode", self.mode, ("llm", "compose"))
-        _check_positive("captions.per_concept", self.per_concept)
-        _check_positive("captions.max_words", self.max_words, 3)
-        _check_positive("captions.max_tokens", self.max_tokens, 3)
+        _check_count("captions.per_concept", self.per_concept)
+        _check_count("captions.max_words", self.max_words, 3)
+        _check_count("captions.max_tokens", self.max_tokens, 3)
         if self.pairs_per_twin is not None:
-            _check_positive("captions.pairs_per_twin", self.pairs_per_twin)
+            _check_count("captions.pairs_per_twin", self.pairs_per_twin)
 
 
 @dataclass
@@ -180,11 +190,11 @@ class DiffusionConfig:
     dtype: str = "float16"
 
     def __post_init__(self):
-        _check_positive("diffusion.resolution", self.resolution, 8)
+        _check_count("diffusion.resolution", self.resolution, 8)
         if self.resolution % 8:
             raise ValueError(f"diffusion.resolution={self.resolution} must be a multiple of 8.")
-        _check_positive("diffusion.steps", self.steps)
-        _check_positive("diffusion.batch_size", self.batch_size)
+        _check_count("diffusion.steps", self.steps)
+        _check_count("diffusion.batch_size", self.batch_size)
         _check_positive("diffusion.guidance_scale", self.guidance_scale, 0)
         _check_choice("diffusion.dtype", self.dtype, ("float16", "bfloat16", "float32"))
 
@@ -258,7 +268,8 @@ class GenerationConfig:
 
     def __post_init__(self):
         _check_choice("source", self.source, SOURCES)
-        _check_positive("concepts_per_cell", self.concepts_per_cell)
+        _check_count("concepts_per_cell", self.concepts_per_cell)
+        _check_count("seed", self.seed, 0)
         needs_text = self.source != "curated" or self.captions.mode == "llm"
         if needs_text and self.text_model is None:
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -75,22 +76,30 @@ def process(
 ) -> StageResult:
     """Runs ``handle`` over the items not yet done, in fixed batches, writing each outcome durably.
 
-    Batches are cut from the full item list before done items are dropped, so a resumed run sends
-    the same batches as an uninterrupted one (and a local model samples the same answers).
-    ``done`` holds the ids finished by earlier runs; rejections of this stage count as done too.
+    Batches are cut from the full item list, and a batch with any item pending is sent whole: a
+    local model samples a batch under one seed, so a resumed run gets the answers an uninterrupted
+    one got. Only the pending items' outcomes are written. ``done`` holds the ids finished by
+    earlier runs; rejections of this stage count as done too.
     """
     from tqdm.auto import tqdm
 
+    ids = [item_id(i) for i in items]
+    if len(set(ids)) != len(ids):  # one record per item id: a repeated id would lose an answer
+        repeated = sorted(i for i, count in Counter(ids).items() if count > 1)[:5]
+        raise ValueError(f"The {stage} stage got items with the same id {repeated}; each item must be distinct.")
     done = done | rejected_ids(ctx.run_dir, stage)
     writers: dict[type, RecordWriter] = {}
     failed = 0
     bar = tqdm(total=len(items), initial=sum(item_id(i) in done for i in items), desc=stage, disable=not ctx.progress)
     try:
         for start in range(0, len(items), batch_size):
-            batch = [i for i in items[start : start + batch_size] if item_id(i) not in done]
-            if not batch:
+            batch = items[start : start + batch_size]
+            pending = {item_id(i) for i in batch} - done
+            if not pending:
                 continue
             for outcome in handle(batch):
+                if outcome.item_id not in pending:  # finished by an earlier run, asked again with its batch
+                    continue
                 if outcome.failed is not None:
                     failed += 1
                     continue

@@ -102,6 +102,23 @@ def test_resume_after_a_crash_mid_stage_gives_the_same_records(tiny_models, tmp_
     assert snapshot(crashed) == snapshot(full)
 
 
+def test_a_batch_resumed_half_done_samples_what_the_uninterrupted_run_sampled(tiny_models, tmp_path):
+    """A local model samples a batch under one seed: the resumed run must send the batch whole."""
+    settings = [f"curated_path={SAMPLE}", f"text_model={{model: {tiny_models['llm']}}}", "captions.mode=llm",
+                "text_model.task=text-generation", "text_model.max_new_tokens=12", "text_model.max_attempts=1",
+                "text_model.batch_size=4", "text_model.dtype=float32", "selection.limit=2"]  # fmt: skip
+    config = load_config("configs/cultwin_tiny.yaml", settings, {"models_dir": str(tiny_models["clip"].parent)})
+    stages = ["concepts", "twins", "captions"]
+    full, crashed = tmp_path / "full", tmp_path / "crashed"
+    generate(config, full, stages=stages, progress=False)
+    shutil.copytree(full, crashed)
+    lines = (crashed / "rejected.jsonl").read_text().splitlines(keepends=True)
+    assert len(lines) == 4  # the tiny LLM's captions: one batch of 4, all rejected with the answer quoted
+    (crashed / "rejected.jsonl").write_text(lines[0])  # killed after the batch's first outcome was written
+    generate(config, crashed, stages=stages, progress=False)
+    assert read_records(crashed, Rejection) == read_records(full, Rejection)
+
+
 def test_pairs_before_quality_is_refused_and_a_full_run_then_keeps_every_pair(tiny_models, tmp_path, capsys):
     """Pairs wait for the quality verdicts of their images: none is rejected for lack of one."""
     full, staged = tmp_path / "full", tmp_path / "staged"
