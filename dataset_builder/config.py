@@ -57,7 +57,8 @@ class ModelConfig:
         api_key_env: environment variable that holds the server's API key, if it needs one.
         temperature: sampling temperature (0 means greedy).
         max_new_tokens: generation budget per answer.
-        batch_size: prompts per local forward pass (``transformers``).
+        batch_size: prompts per local forward pass (``transformers``). A batch is sampled under its
+            first item's seed, so the answers depend on the batch size (not on resumption).
         concurrency: requests in flight at once (``openai``).
         timeout_s: seconds before one request is abandoned and retried (``openai``).
         retries: extra tries of a request the server failed (connection, timeout, 5xx, 429).
