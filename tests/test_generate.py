@@ -272,6 +272,18 @@ def _wit_folder(path: Path) -> Path:
     return path
 
 
+def _bottom_up_sets(folder: Path, *sets: str) -> list[str]:
+    return [
+        f"curated_path={SAMPLE}",
+        "source=bottom-up",
+        f"bottom_up.dataset={folder}",
+        "bottom_up.title_column=title",
+        "bottom_up.description_column=description",
+        "bottom_up.caption_column=caption",
+        *sets,
+    ]
+
+
 class ScriptedReader(ScriptedVLM):
     def answer(self, content):
         text = content[-1]["text"] if isinstance(content, list) else content
@@ -287,15 +299,7 @@ class ScriptedReader(ScriptedVLM):
 
 def test_bottom_up_concepts_from_an_image_text_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(backends, "make_backend", ScriptedReader)
-    folder = _wit_folder(tmp_path / "wit")
-    sets = [
-        f"curated_path={SAMPLE}",
-        "source=bottom-up",
-        f"bottom_up.dataset={folder}",
-        "bottom_up.title_column=title",
-        "bottom_up.description_column=description",
-        "bottom_up.caption_column=caption",
-    ]
+    sets = _bottom_up_sets(_wit_folder(tmp_path / "wit"))
     config = load_config("configs/cultwin_paper.yaml", sets)
     generate(config, tmp_path / "run", stages=["concepts"], progress=False)
     concepts = read_records(tmp_path / "run", Concept)
@@ -309,6 +313,24 @@ def test_bottom_up_concepts_from_an_image_text_dataset(tmp_path, monkeypatch):
     bad = load_config("configs/cultwin_paper.yaml", [*sets, "bottom_up.caption_column=caption_reference"])
     with pytest.raises(ValueError, match=r"has no column\(s\) \['caption_reference'\]"):
         generate(bad, tmp_path / "bad", stages=["concepts"], progress=False)
+
+
+@pytest.mark.parametrize(
+    ("selection", "kept", "unselected"),
+    [
+        ("selection.countries=[kr]", ["row0-kr-clothing-hanbok"], ["row2"]),
+        ("selection.regions=[Asia]", ["row0-kr-clothing-hanbok", "row2-jp-clothing-kimono"], []),
+        ("selection.regions=[Europe]", [], ["row0", "row2"]),
+        ("selection.categories=[Cuisine]", [], ["row0", "row2"]),
+    ],
+)
+def test_bottom_up_keeps_only_selected_concepts(tmp_path, monkeypatch, selection, kept, unselected):
+    monkeypatch.setattr(backends, "make_backend", ScriptedReader)
+    config = load_config("configs/cultwin_paper.yaml", _bottom_up_sets(_wit_folder(tmp_path / "wit"), selection))
+    generate(config, tmp_path / "run", stages=["concepts"], progress=False)
+    assert [c.concept_id for c in read_records(tmp_path / "run", Concept)] == kept
+    rejected = {r.item_id: r.reason for r in read_records(tmp_path / "run", Rejection)}
+    assert rejected == {"row1": "not-cultural"} | dict.fromkeys(unselected, "not-selected")
 
 
 def test_images_split_across_two_processes_match_one_process(tiny_models, tmp_path):
