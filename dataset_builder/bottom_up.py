@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from .concepts import concept_json, validate_concept
 from .config import SelectionConfig
-from .curated import few_shot_examples
+from .curated import concept_key, few_shot_examples
 from .pipeline import StageContext, StageResult, process
 from .records import CATEGORIES, Concept, read_records
 from .run_folder import item_seed
@@ -72,7 +72,7 @@ def check_selected(place: Country, category: str, selection: SelectionConfig) ->
         raise Invalid("not-selected", detail, final=True)
 
 
-def validate_item(data, index: int, known: set[tuple[str, str, str]], selection: SelectionConfig) -> list[Concept]:
+def validate_item(data, index: int, known: set[str], selection: SelectionConfig) -> list[Concept]:
     if not isinstance(data, dict) or not isinstance(data.get("cultural"), bool):
         raise Invalid("wrong-shape", 'expected {"cultural": true|false, ...}')
     if not data["cultural"]:
@@ -84,12 +84,11 @@ def validate_item(data, index: int, known: set[tuple[str, str, str]], selection:
     code, category = place.code, map_category(data.get("category", ""))
     check_selected(place, category, selection)
     concept = validate_concept(data, code, category, "bottom-up")
-    key = (code, category, concept.concept.casefold())
-    if key in known:
+    if concept_key(concept) in known:
         raise Invalid(
             "duplicate-concept", f"{concept.concept!r} ({code}, {category}) is already in the run", final=True
         )
-    known.add(key)
+    known.add(concept_key(concept))
     return [replace(concept, concept_id=f"{row_id(index)}-{concept.concept_id}")]
 
 
@@ -116,7 +115,7 @@ def run(ctx: StageContext) -> StageResult:
     config, model, b = ctx.config, ctx.config.reader, ctx.config.bottom_up
     rows = load_rows(config)
     existing = read_records(ctx.run_dir, Concept)
-    known = {(c.country, c.category, c.concept.casefold()) for c in existing}
+    known = {concept_key(c) for c in existing}
     examples = "\n".join(
         concept_json(t.pos, cultural=True, country=t.pos.country, category=t.category)
         for t in few_shot_examples(ctx.curated, None, 2)

@@ -333,6 +333,31 @@ def test_bottom_up_keeps_only_selected_concepts(tmp_path, monkeypatch, selection
     assert rejected == {"row1": "not-cultural"} | dict.fromkeys(unselected, "not-selected")
 
 
+class SwappedTwinReader(ScriptedReader):
+    """Proposes each corpus concept as the other's twin: Kimono for Hanbok, Hanbok for Kimono."""
+
+    def answer(self, content):
+        text = content[-1]["text"] if isinstance(content, list) else content
+        if "Propose ONE" not in text:
+            return super().answer(content)
+        concept, country = ("Kimono", "JP") if "Concept: Hanbok" in text else ("Hanbok", "KR")
+        return json.dumps({"concept": concept, "country": country, "context": "c", "visual_features": "v"})
+
+
+def test_a_twin_that_is_already_a_bottom_up_concept_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends, "make_backend", SwappedTwinReader)
+    config = load_config("configs/cultwin_paper.yaml", _bottom_up_sets(_wit_folder(tmp_path / "wit")))
+    generate(config, tmp_path / "run", stages=["concepts", "twins"], progress=False)
+    concepts = read_records(tmp_path / "run", Concept)
+    assert [(c.concept_id, c.source) for c in concepts] == [
+        ("row0-kr-clothing-hanbok", "bottom-up"),
+        ("row2-jp-clothing-kimono", "bottom-up"),
+    ]
+    assert read_records(tmp_path / "run", Twin) == []
+    rejected = {r.item_id: r.reason for r in read_records(tmp_path / "run", Rejection) if r.stage == "twins"}
+    assert rejected == dict.fromkeys(["row0-kr-clothing-hanbok", "row2-jp-clothing-kimono"], "twin-already-used")
+
+
 def test_images_split_across_two_processes_match_one_process(tiny_models, tmp_path):
     """``accelerate launch --num_processes 2`` (CPU): same records, same images up to float rounding."""
     import numpy as np
