@@ -21,7 +21,7 @@ from .run_folder import item_seed
 from .structured import Invalid, Query, ask
 from .taxonomy import Country, country
 
-# Categories models often answer with, mapped to the paper's eight (anything else: Symbol).
+# Categories models often answer with (singular: see `map_category`), mapped to the paper's eight.
 CATEGORY_ALIASES = {
     "food": "Cuisine",
     "dish": "Cuisine",
@@ -41,18 +41,24 @@ CATEGORY_ALIASES = {
     "ritual": "Festival",
     "animal": "Animals & Plants",
     "plant": "Animals & Plants",
-    "animals": "Animals & Plants",
-    "plants": "Animals & Plants",
     "tool": "Daily Life",
     "household": "Daily Life",
 }
+_CATEGORY_NAMES = {c.casefold(): c for c in CATEGORIES} | CATEGORY_ALIASES
 
 
 def map_category(name) -> str:
-    """One of the eight categories: exact (any case), an alias, or Symbol."""
-    text = str(name).strip().casefold()
-    exact = {c.casefold(): c for c in CATEGORIES}
-    return exact.get(text) or CATEGORY_ALIASES.get(text) or CATEGORY_ALIASES.get(text.rstrip("s")) or "Symbol"
+    """One of the eight categories for a model's answer; an answer that maps to none is Symbol.
+
+    The answer is casefolded with " and " read as " & ", then looked up as is and without one
+    trailing "s", among the categories and `CATEGORY_ALIASES`: "Festivals" is Festival, "Animals and
+    Plants" is Animals & Plants.
+    """
+    text = " ".join(str(name).casefold().split()).replace(" and ", " & ")
+    for form in (text, text.removesuffix("s")):
+        if form in _CATEGORY_NAMES:
+            return _CATEGORY_NAMES[form]
+    return "Symbol"
 
 
 def row_id(index: int) -> str:

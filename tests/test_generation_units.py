@@ -143,6 +143,25 @@ def test_quality_scores_and_the_paper_pass_rule():
     assert not passes({"a": 3, "b": 3, "c": 3})  # the mean must be above 3
 
 
+@pytest.mark.parametrize(
+    ("answer", "category"),
+    [
+        ("Festivals", "Festival"),
+        ("Arts", "Art"),
+        ("Cuisines", "Cuisine"),
+        ("Animals and Plants", "Animals & Plants"),
+        ("animals  AND plants ", "Animals & Plants"),
+        ("Daily life", "Daily Life"),
+        ("Foods", "Cuisine"),
+        ("clothes", "Clothing"),
+        ("Symbols", "Symbol"),
+        ("spaceships", "Symbol"),
+    ],
+)
+def test_category_answers_are_normalised_before_the_lookup(answer, category):
+    assert map_category(answer) == category
+
+
 def test_bottom_up_validation_and_category_remap():
     assert map_category("Food") == "Cuisine" and map_category("cuisine") == "Cuisine"
     assert map_category("music") == "Art" and map_category("plants") == "Animals & Plants"
