@@ -2,8 +2,10 @@
 
 The vision model reads each row's image with its page title, page description and caption; it
 keeps only rows that clearly show a cultural concept and assigns country, category (remapped to
-the eight, unmapped ones to Symbol), context and visual features. Concept ids start with the row
-(``row<index>-...``) so a resumed run knows which rows are done.
+the eight, unmapped ones to Symbol), context and visual features. A concept outside
+``selection.countries``, ``selection.regions`` or ``selection.categories`` is rejected as
+``not-selected``. Concept ids start with the row (``row<index>-...``) so a resumed run knows
+which rows are done.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .concepts import concept_json, validate_concept
-from .curated import few_shot_examples
+from .config import SelectionConfig
+from .curated import concept_key, few_shot_examples
 from .pipeline import StageContext, StageResult, process
 from .records import CATEGORIES, Concept, read_records
 from .run_folder import item_seed
 from .structured import Invalid, Query, ask
+from .taxonomy import Country, country
 
-# Categories models often answer with, mapped to the paper's eight (anything else: Symbol).
+# Categories models often answer with (singular: see `map_category`), mapped to the paper's eight.
 CATEGORY_ALIASES = {
     "food": "Cuisine",
     "dish": "Cuisine",
@@ -37,45 +41,60 @@ CATEGORY_ALIASES = {
     "ritual": "Festival",
     "animal": "Animals & Plants",
     "plant": "Animals & Plants",
-    "animals": "Animals & Plants",
-    "plants": "Animals & Plants",
     "tool": "Daily Life",
     "household": "Daily Life",
 }
+_CATEGORY_NAMES = {c.casefold(): c for c in CATEGORIES} | CATEGORY_ALIASES
 
 
 def map_category(name) -> str:
-    """One of the eight categories: exact (any case), an alias, or Symbol."""
-    text = str(name).strip().casefold()
-    exact = {c.casefold(): c for c in CATEGORIES}
-    return exact.get(text) or CATEGORY_ALIASES.get(text) or CATEGORY_ALIASES.get(text.rstrip("s")) or "Symbol"
+    """One of the eight categories for a model's answer; an answer that maps to none is Symbol.
+
+    The answer is casefolded with " and " read as " & ", then looked up as is and without one
+    trailing "s", among the categories and `CATEGORY_ALIASES`: "Festivals" is Festival, "Animals and
+    Plants" is Animals & Plants.
+    """
+    text = " ".join(str(name).casefold().split()).replace(" and ", " & ")
+    for form in (text, text.removesuffix("s")):
+        if form in _CATEGORY_NAMES:
+            return _CATEGORY_NAMES[form]
+    return "Symbol"
 
 
 def row_id(index: int) -> str:
     return f"row{index}"
 
 
-def validate_item(data, index: int, known: set[tuple[str, str, str]], categories: list[str] | None) -> list[Concept]:
-    from .taxonomy import country
+def check_selected(place: Country, category: str, selection: SelectionConfig) -> None:
+    """Rejects (final ``not-selected``) a concept outside the selected countries, regions or categories,
+    selected as the top-down taxonomy and the curated list are."""
+    if selection.countries is not None and place.code not in {c.upper() for c in selection.countries}:
+        raise Invalid("not-selected", f"{place.code} is not in selection.countries {selection.countries}", final=True)
+    if selection.regions is not None and place.region not in selection.regions:
+        detail = f"{place.code} ({place.region}) is not in selection.regions {selection.regions}"
+        raise Invalid("not-selected", detail, final=True)
+    if selection.categories is not None and category not in selection.categories:
+        detail = f"category {category} is not in selection.categories {selection.categories}"
+        raise Invalid("not-selected", detail, final=True)
 
+
+def validate_item(data, index: int, known: set[str], selection: SelectionConfig) -> list[Concept]:
     if not isinstance(data, dict) or not isinstance(data.get("cultural"), bool):
         raise Invalid("wrong-shape", 'expected {"cultural": true|false, ...}')
     if not data["cultural"]:
         raise Invalid("not-cultural", "the model found no cultural concept", final=True)
     try:
-        code = country(data.get("country")).code
+        place = country(data.get("country"))
     except ValueError:
         raise Invalid("bad-country", f"country {data.get('country')!r} is not an ISO 3166-1 alpha-2 code") from None
-    category = map_category(data.get("category", ""))
-    if categories is not None and category not in categories:
-        raise Invalid("not-selected", f"category {category} is not in selection.categories", final=True)
+    code, category = place.code, map_category(data.get("category", ""))
+    check_selected(place, category, selection)
     concept = validate_concept(data, code, category, "bottom-up")
-    key = (code, category, concept.concept.casefold())
-    if key in known:
+    if concept_key(concept) in known:
         raise Invalid(
             "duplicate-concept", f"{concept.concept!r} ({code}, {category}) is already in the run", final=True
         )
-    known.add(key)
+    known.add(concept_key(concept))
     return [replace(concept, concept_id=f"{row_id(index)}-{concept.concept_id}")]
 
 
@@ -102,7 +121,7 @@ def run(ctx: StageContext) -> StageResult:
     config, model, b = ctx.config, ctx.config.reader, ctx.config.bottom_up
     rows = load_rows(config)
     existing = read_records(ctx.run_dir, Concept)
-    known = {(c.country, c.category, c.concept.casefold()) for c in existing}
+    known = {concept_key(c) for c in existing}
     examples = "\n".join(
         concept_json(t.pos, cultural=True, country=t.pos.country, category=t.category)
         for t in few_shot_examples(ctx.curated, None, 2)
@@ -126,7 +145,7 @@ def run(ctx: StageContext) -> StageResult:
             row_id(index),
             [{"role": "user", "content": content}],
             seed,
-            lambda data: validate_item(data, index, known, config.selection.categories),
+            lambda data: validate_item(data, index, known, config.selection),
         )
 
     def handle(batch: list[int]):

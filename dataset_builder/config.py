@@ -104,7 +104,7 @@ class ModelConfig:
 
 @dataclass
 class SelectionConfig:
-    """Which part of the taxonomy (or of the curated list) to generate.
+    """Which part of the taxonomy (or of the curated list, or of the corpus concepts) to generate.
 
     Args:
         countries: ISO 3166-1 alpha-2 codes, or ``None`` for all.

@@ -46,6 +46,12 @@ def concept_id(country: str, category: str, name: str) -> str:
     return f"{country.lower()}-{slug(category)}-{slug(name)}"
 
 
+def concept_key(concept: Concept) -> str:
+    """What makes two concepts the same, ``country-category-slug``: the concept id without the
+    ``row<N>-`` prefix that bottom-up concepts carry."""
+    return concept_id(concept.country, concept.category, concept.concept)
+
+
 def twin_id(pos_concept_id: str, neg_concept_id: str) -> str:
     return f"{pos_concept_id}--{neg_concept_id}"
 

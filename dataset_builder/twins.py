@@ -8,7 +8,7 @@ source ``twin``; the stage's inputs are the ``top-down`` and ``bottom-up`` conce
 from __future__ import annotations
 
 from .concepts import concept_json, validate_concept
-from .curated import few_shot_examples, twin_id
+from .curated import concept_key, few_shot_examples, twin_id
 from .pipeline import StageContext, StageResult
 from .records import Concept, Twin, read_records
 from .run_folder import item_seed
@@ -18,8 +18,9 @@ from .structured import Invalid, Query, ask
 def validate_twin(data, concept: Concept, used: set[str], written: frozenset[str] = frozenset()) -> list:
     """The twin's `Concept` and the `Twin` record, or `Invalid` with the rejection reason.
 
-    ``used`` holds the concept ids the run already has (updated here); ``written`` the twin concepts
-    already on disk without their `Twin` (a run killed between the two writes), not written again.
+    ``used`` holds the `concept_key` of every concept the run already has (updated here), so a twin
+    matches a bottom-up concept whatever its row; ``written`` the twin concepts already on disk
+    without their `Twin` (a run killed between the two writes), not written again.
     """
     from .taxonomy import country
 
@@ -52,7 +53,7 @@ def run(ctx: StageContext) -> StageResult:
     twins = read_records(ctx.run_dir, Twin)
     paired = {t.neg_concept_id for t in twins}
     orphans = frozenset(c.concept_id for c in concepts if c.source == "twin" and c.concept_id not in paired)
-    used = {c.concept_id for c in concepts} - orphans
+    used = {concept_key(c) for c in concepts if c.concept_id not in orphans}
 
     def query(concept: Concept) -> Query:
         examples = few_shot_examples(ctx.curated, concept.category, 2, concept.country)

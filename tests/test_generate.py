@@ -289,6 +289,18 @@ def _wit_folder(path: Path) -> Path:
     return path
 
 
+def _bottom_up_sets(folder: Path, *sets: str) -> list[str]:
+    return [
+        f"curated_path={SAMPLE}",
+        "source=bottom-up",
+        f"bottom_up.dataset={folder}",
+        "bottom_up.title_column=title",
+        "bottom_up.description_column=description",
+        "bottom_up.caption_column=caption",
+        *sets,
+    ]
+
+
 class ScriptedReader(ScriptedVLM):
     def answer(self, content):
         text = content[-1]["text"] if isinstance(content, list) else content
@@ -304,15 +316,7 @@ class ScriptedReader(ScriptedVLM):
 
 def test_bottom_up_concepts_from_an_image_text_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(backends, "make_backend", ScriptedReader)
-    folder = _wit_folder(tmp_path / "wit")
-    sets = [
-        f"curated_path={SAMPLE}",
-        "source=bottom-up",
-        f"bottom_up.dataset={folder}",
-        "bottom_up.title_column=title",
-        "bottom_up.description_column=description",
-        "bottom_up.caption_column=caption",
-    ]
+    sets = _bottom_up_sets(_wit_folder(tmp_path / "wit"))
     config = load_config("configs/cultwin_paper.yaml", sets)
     generate(config, tmp_path / "run", stages=["concepts"], progress=False)
     concepts = read_records(tmp_path / "run", Concept)
@@ -326,6 +330,49 @@ def test_bottom_up_concepts_from_an_image_text_dataset(tmp_path, monkeypatch):
     bad = load_config("configs/cultwin_paper.yaml", [*sets, "bottom_up.caption_column=caption_reference"])
     with pytest.raises(ValueError, match=r"has no column\(s\) \['caption_reference'\]"):
         generate(bad, tmp_path / "bad", stages=["concepts"], progress=False)
+
+
+@pytest.mark.parametrize(
+    ("selection", "kept", "unselected"),
+    [
+        ("selection.countries=[kr]", ["row0-kr-clothing-hanbok"], ["row2"]),
+        ("selection.regions=[Asia]", ["row0-kr-clothing-hanbok", "row2-jp-clothing-kimono"], []),
+        ("selection.regions=[Europe]", [], ["row0", "row2"]),
+        ("selection.categories=[Cuisine]", [], ["row0", "row2"]),
+    ],
+)
+def test_bottom_up_keeps_only_selected_concepts(tmp_path, monkeypatch, selection, kept, unselected):
+    monkeypatch.setattr(backends, "make_backend", ScriptedReader)
+    config = load_config("configs/cultwin_paper.yaml", _bottom_up_sets(_wit_folder(tmp_path / "wit"), selection))
+    generate(config, tmp_path / "run", stages=["concepts"], progress=False)
+    assert [c.concept_id for c in read_records(tmp_path / "run", Concept)] == kept
+    rejected = {r.item_id: r.reason for r in read_records(tmp_path / "run", Rejection)}
+    assert rejected == {"row1": "not-cultural"} | dict.fromkeys(unselected, "not-selected")
+
+
+class SwappedTwinReader(ScriptedReader):
+    """Proposes each corpus concept as the other's twin: Kimono for Hanbok, Hanbok for Kimono."""
+
+    def answer(self, content):
+        text = content[-1]["text"] if isinstance(content, list) else content
+        if "Propose ONE" not in text:
+            return super().answer(content)
+        concept, country = ("Kimono", "JP") if "Concept: Hanbok" in text else ("Hanbok", "KR")
+        return json.dumps({"concept": concept, "country": country, "context": "c", "visual_features": "v"})
+
+
+def test_a_twin_that_is_already_a_bottom_up_concept_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends, "make_backend", SwappedTwinReader)
+    config = load_config("configs/cultwin_paper.yaml", _bottom_up_sets(_wit_folder(tmp_path / "wit")))
+    generate(config, tmp_path / "run", stages=["concepts", "twins"], progress=False)
+    concepts = read_records(tmp_path / "run", Concept)
+    assert [(c.concept_id, c.source) for c in concepts] == [
+        ("row0-kr-clothing-hanbok", "bottom-up"),
+        ("row2-jp-clothing-kimono", "bottom-up"),
+    ]
+    assert read_records(tmp_path / "run", Twin) == []
+    rejected = {r.item_id: r.reason for r in read_records(tmp_path / "run", Rejection) if r.stage == "twins"}
+    assert rejected == dict.fromkeys(["row0-kr-clothing-hanbok", "row2-jp-clothing-kimono"], "twin-already-used")
 
 
 def test_images_split_across_two_processes_match_one_process(tiny_models, tmp_path):

@@ -8,6 +8,7 @@ from dataset_builder.backends import BackendFailure
 from dataset_builder.bottom_up import map_category, validate_item
 from dataset_builder.captions import clean_caption, compose, token_counter
 from dataset_builder.concepts import validate_concept
+from dataset_builder.config import SelectionConfig
 from dataset_builder.curated import load_curated
 from dataset_builder.pairs import candidate_pairs
 from dataset_builder.quality import passes, validate_scores
@@ -142,6 +143,25 @@ def test_quality_scores_and_the_paper_pass_rule():
     assert not passes({"a": 3, "b": 3, "c": 3})  # the mean must be above 3
 
 
+@pytest.mark.parametrize(
+    ("answer", "category"),
+    [
+        ("Festivals", "Festival"),
+        ("Arts", "Art"),
+        ("Cuisines", "Cuisine"),
+        ("Animals and Plants", "Animals & Plants"),
+        ("animals  AND plants ", "Animals & Plants"),
+        ("Daily life", "Daily Life"),
+        ("Foods", "Cuisine"),
+        ("clothes", "Clothing"),
+        ("Symbols", "Symbol"),
+        ("spaceships", "Symbol"),
+    ],
+)
+def test_category_answers_are_normalised_before_the_lookup(answer, category):
+    assert map_category(answer) == category
+
+
 def test_bottom_up_validation_and_category_remap():
     assert map_category("Food") == "Cuisine" and map_category("cuisine") == "Cuisine"
     assert map_category("music") == "Art" and map_category("plants") == "Animals & Plants"
@@ -155,7 +175,7 @@ def test_bottom_up_validation_and_category_remap():
         "visual_features": "a",
     }
     known = set()
-    [concept] = validate_item(item, 7, known, None)
+    [concept] = validate_item(item, 7, known, SelectionConfig())
     assert concept.concept_id == "row7-kr-clothing-hanbok" and concept.category == "Clothing"
     for data, reason, final in [
         ({"cultural": False}, "not-cultural", True),
@@ -164,10 +184,19 @@ def test_bottom_up_validation_and_category_remap():
         ({"concept": "x"}, "wrong-shape", False),
     ]:
         with pytest.raises(Invalid, match=reason) as error:
-            validate_item(data, 8, known, None)
+            validate_item(data, 8, known, SelectionConfig())
         assert error.value.final is final
-    with pytest.raises(Invalid, match="not-selected"):
-        validate_item({**item, "concept": "Jeogori"}, 9, known, ["Cuisine"])
+    jeogori = {**item, "concept": "Jeogori"}
+    for selection, detail in [
+        (SelectionConfig(categories=["Cuisine"]), r"category Clothing is not in selection.categories \['Cuisine'\]"),
+        (SelectionConfig(countries=["jp"]), r"KR is not in selection.countries \['jp'\]"),
+        (SelectionConfig(regions=["Europe"]), r"KR \(Asia\) is not in selection.regions \['Europe'\]"),
+    ]:
+        with pytest.raises(Invalid, match=detail) as error:
+            validate_item(jeogori, 9, known, selection)
+        assert error.value.reason == "not-selected" and error.value.final
+    [concept] = validate_item(jeogori, 9, known, SelectionConfig(countries=["kr"], regions=["Asia"]))
+    assert concept.concept_id == "row9-kr-clothing-jeogori"
 
 
 def test_pairs_are_all_combinations_or_a_seeded_sample():
