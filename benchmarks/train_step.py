@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from modeling_cultureclip import CultureCLIPLoss, TinyModelsConfig, make_tiny_models
     from trainer import CultureCLIPConfig, DataCollatorForCulTwin, prepare_model
+    from trainer.collator import ID_KEYS
     from trainer.cultureclip_trainer import embed_batch
     from trainer.synthetic import synthetic_pair_rows
 
@@ -154,11 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     ours_batch = {k: v.to(device) for k, v in DataCollatorForCulTwin(processor)(rows).items()}
     theirs_batch = {k: v.to(device) for k, v in public_batch(processor, rows).items()}
     clip = model.get_base_model()
-    ids = {
-        f"{side}_{text}_ids": ours_batch[f"{side}_{text}_ids"]
-        for side in ("pos", "neg")
-        for text in ("caption", "concept")
-    }
+    ids = {key: ours_batch[key] for key in ID_KEYS}
     formula = CultureCLIPLoss(mask_duplicate_concepts=False, mask_duplicate_captions=False)
     ours_loss_fn = CultureCLIPLoss()  # what training uses: the duplicate masks on
 

@@ -19,7 +19,7 @@ from .pipeline import StageContext, StageResult, process
 from .records import CATEGORIES, Concept, read_records
 from .run_folder import item_seed
 from .structured import Invalid, Query, ask
-from .taxonomy import Country, country
+from .taxonomy import country
 
 # Categories models often answer with (singular: see `map_category`), mapped to the paper's eight.
 CATEGORY_ALIASES = {
@@ -65,19 +65,6 @@ def row_id(index: int) -> str:
     return f"row{index}"
 
 
-def check_selected(place: Country, category: str, selection: SelectionConfig) -> None:
-    """Rejects (final ``not-selected``) a concept outside the selected countries, regions or categories,
-    selected as the top-down taxonomy and the curated list are."""
-    if selection.countries is not None and place.code not in {c.upper() for c in selection.countries}:
-        raise Invalid("not-selected", f"{place.code} is not in selection.countries {selection.countries}", final=True)
-    if selection.regions is not None and place.region not in selection.regions:
-        detail = f"{place.code} ({place.region}) is not in selection.regions {selection.regions}"
-        raise Invalid("not-selected", detail, final=True)
-    if selection.categories is not None and category not in selection.categories:
-        detail = f"category {category} is not in selection.categories {selection.categories}"
-        raise Invalid("not-selected", detail, final=True)
-
-
 def validate_item(data, index: int, known: set[str], selection: SelectionConfig) -> list[Concept]:
     if not isinstance(data, dict) or not isinstance(data.get("cultural"), bool):
         raise Invalid("wrong-shape", 'expected {"cultural": true|false, ...}')
@@ -88,7 +75,9 @@ def validate_item(data, index: int, known: set[str], selection: SelectionConfig)
     except ValueError:
         raise Invalid("bad-country", f"country {data.get('country')!r} is not an ISO 3166-1 alpha-2 code") from None
     code, category = place.code, map_category(data.get("category", ""))
-    check_selected(place, category, selection)
+    outside = selection.excluded(code, place.region, category)
+    if outside is not None:  # selected as the top-down taxonomy and the curated list are
+        raise Invalid("not-selected", outside, final=True)
     concept = validate_concept(data, code, category, "bottom-up")
     if concept_key(concept) in known:
         raise Invalid(

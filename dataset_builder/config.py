@@ -137,6 +137,17 @@ class SelectionConfig:
         if self.limit is not None:
             _check_count("selection.limit", self.limit)
 
+    def excluded(self, code: str, region: str, category: str) -> str | None:
+        """Why a concept of country ``code`` (in ``region``) and ``category`` is outside the
+        selection, or ``None`` when it is inside."""
+        if self.countries is not None and code.upper() not in {c.upper() for c in self.countries}:
+            return f"{code} is not in selection.countries {self.countries}"
+        if self.regions is not None and region not in self.regions:
+            return f"{code} ({region}) is not in selection.regions {self.regions}"
+        if self.categories is not None and category not in self.categories:
+            return f"category {category} is not in selection.categories {self.categories}"
+        return None
+
 
 @dataclass
 class CaptionConfig:

@@ -134,15 +134,11 @@ def select(
     limit: int | None = None,
 ) -> list[CuratedTwin]:
     """The pairs whose positive concept is in the given countries, regions and categories."""
+    from .config import SelectionConfig
     from .taxonomy import country_region
 
-    chosen = [
-        t
-        for t in twins
-        if (countries is None or t.pos.country in {c.upper() for c in countries})
-        and (regions is None or country_region(t.pos.country) in regions)
-        and (categories is None or t.category in categories)
-    ]
+    selection = SelectionConfig(countries, regions, categories, limit)
+    chosen = [t for t in twins if selection.excluded(t.pos.country, country_region(t.pos.country), t.category) is None]
     return chosen[:limit] if limit is not None else chosen
 
 

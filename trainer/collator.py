@@ -9,6 +9,8 @@ from typing import Any
 
 IMAGE_COLUMNS = ("pos_image", "neg_image")
 TEXT_COLUMNS = ("pos_caption", "neg_caption", "pos_concept", "neg_concept")
+# The batch keys of the duplicate masks' ids, as `CultureCLIPLoss` takes them (``pos_caption_ids``...).
+ID_KEYS = tuple(f"{column}_ids" for column in TEXT_COLUMNS)
 
 
 class InvalidRowError(ValueError):

@@ -10,7 +10,7 @@ from transformers import CLIPModel, CLIPProcessor, Trainer, set_seed
 
 from modeling_cultureclip.loss import CultureCLIPLoss
 
-from .collator import DataCollatorForCulTwin
+from .collator import ID_KEYS, DataCollatorForCulTwin
 from .config import CultureCLIPConfig
 from .lora import clip_model, load_logit_scale, prepare_model, save_logit_scale
 
@@ -89,11 +89,7 @@ class CultureCLIPTrainer(Trainer):
         terms = self.loss_fn(
             **embeds,
             logit_scale=clip_model(self.accelerator.unwrap_model(model)).logit_scale.exp(),
-            **{
-                f"{side}_{text}_ids": inputs[f"{side}_{text}_ids"]
-                for side in ("pos", "neg")
-                for text in ("caption", "concept")
-            },
+            **{key: inputs[key] for key in ID_KEYS},
         )
         if model.training:
             self._store({name: value for name, value in terms.items() if name != "loss"}, "train")
