@@ -25,7 +25,8 @@ The same method with the paper's models (GPUs, a Hugging Face login):
   cultureclip evaluate --model runs/cultureclip/merged --baseline openai/clip-vit-base-patch32 \\
       --benchmarks globalrg-retrieval,globalrg-grounding,crope,cultwin \\
       --dataset cultwin=releases/cultwin --output-dir runs/eval
-  cultureclip publish model --checkpoint runs/cultureclip --eval-dir runs/eval --repo-id ORG/cultureclip
+  cultureclip publish model --checkpoint runs/cultureclip --eval-dir runs/eval --repo-id ORG/cultureclip \\
+      --dataset-id ORG/cultwin
   cultureclip publish dataset --release-dir releases/cultwin --repo-id ORG/cultwin"""
 
 
