@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import CLIPModel, CLIPProcessor
 
-    from evaluation import evaluate, load_encoder
-    from modeling_cultureclip import TinyModelsConfig, make_tiny_models
+    from cultureclip.evaluation import evaluate, load_encoder
+    from cultureclip.testing import TinyModelsConfig, make_tiny_models
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.model or str(make_tiny_models(tmp, TinyModelsConfig.from_preset("small"), kinds=("clip",))["clip"])

@@ -1,7 +1,7 @@
 """Throughput of the generation stages' model calls: batched against one item at a time.
 
-Images/s of the diffusion stage (`dataset_builder.images.generate_images`) and captions/s of the
-caption stage's language model (`dataset_builder.backends.TransformersChat`, the captions prompt
+Images/s of the diffusion stage (`cultureclip.dataset_builder.images.generate_images`) and captions/s of the
+caption stage's language model (`cultureclip.dataset_builder.backends.TransformersChat`, the captions prompt
 rendered for curated concepts), each with the configured batch size and with batch size 1, on the
 tiny random-weight models (CPU by default). Model loading is outside the timings.
 
@@ -27,9 +27,9 @@ def timed(function) -> float:
 
 def bench_images(model: str, captions, batch_size: int, steps: int) -> float:
     """Images per second for ``captions`` in batches of ``batch_size``."""
-    from dataset_builder.config import DiffusionConfig
-    from dataset_builder.images import generate_images, load_pipeline
-    from dataset_builder.run_folder import item_seed
+    from cultureclip.dataset_builder.config import DiffusionConfig
+    from cultureclip.dataset_builder.images import generate_images, load_pipeline
+    from cultureclip.dataset_builder.run_folder import item_seed
 
     config = DiffusionConfig(model=model, resolution=64, steps=steps, batch_size=batch_size, dtype="float32")
     pipe = load_pipeline(model, config.dtype, "cpu")
@@ -45,8 +45,8 @@ def bench_images(model: str, captions, batch_size: int, steps: int) -> float:
 
 def bench_captions(model: str, prompts: list[str], batch_size: int, max_new_tokens: int, per_prompt: int) -> float:
     """Captions per second (each answer asks for ``per_prompt`` captions) in batches of ``batch_size``."""
-    from dataset_builder.backends import ChatRequest, TransformersChat
-    from dataset_builder.config import ModelConfig
+    from cultureclip.dataset_builder.backends import ChatRequest, TransformersChat
+    from cultureclip.dataset_builder.config import ModelConfig
 
     chat = TransformersChat(
         ModelConfig(
@@ -69,15 +69,15 @@ def main() -> None:
 
     from string import Template
 
-    from dataset_builder.captions import caption_id, compose, compose_templates
-    from dataset_builder.curated import load_curated
-    from dataset_builder.pipeline import load_prompt
-    from dataset_builder.records import Caption
+    from cultureclip.dataset_builder.captions import caption_id, compose, compose_templates
+    from cultureclip.dataset_builder.curated import load_curated
+    from cultureclip.dataset_builder.pipeline import load_prompt
+    from cultureclip.dataset_builder.records import Caption
 
     with tempfile.TemporaryDirectory() as tmp:
         models_dir = Path(args.models_dir) if args.models_dir else Path(tmp)
         if not args.models_dir:
-            from modeling_cultureclip import make_tiny_models
+            from cultureclip.testing import make_tiny_models
 
             make_tiny_models(models_dir, kinds=("diffusion", "llm"))
         concepts = [c for t in load_curated() for c in (t.pos, t.neg)]

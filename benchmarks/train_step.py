@@ -134,11 +134,12 @@ def main(argv: list[str] | None = None) -> None:
 
     from transformers import CLIPModel, CLIPProcessor
 
-    from modeling_cultureclip import CultureCLIPLoss, TinyModelsConfig, make_tiny_models
-    from trainer import CultureCLIPConfig, DataCollatorForCulTwin, prepare_model
-    from trainer.collator import ID_KEYS
-    from trainer.cultureclip_trainer import embed_batch
-    from trainer.synthetic import synthetic_pair_rows
+    from cultureclip.modeling import CultureCLIPLoss
+    from cultureclip.testing import TinyModelsConfig, make_tiny_models
+    from cultureclip.testing.synthetic import synthetic_pair_rows
+    from cultureclip.trainer import CultureCLIPConfig, DataCollatorForCulTwin, prepare_model
+    from cultureclip.trainer.collator import ID_KEYS
+    from cultureclip.trainer.cultureclip_trainer import embed_batch
 
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:

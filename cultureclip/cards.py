@@ -6,7 +6,7 @@
 run's files, never typed by hand.
 
 The training record (``training_record.json`` in a training output folder, written by
-`trainer.export.training_record`) must hold the keys of `RECORD_KEYS`, ``dataset.<DATASET_KEYS>``
+`cultureclip.trainer.export.training_record`) must hold the keys of `RECORD_KEYS`, ``dataset.<DATASET_KEYS>``
 and ``training.<trainer.export.RECORD_FIELDS>``; a missing key is an error that names it.
 """
 
@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evaluation import to_eval_results
-from evaluation.results import DISPLAY_NAMES
+from cultureclip.evaluation import to_eval_results
+from cultureclip.evaluation.results import DISPLAY_NAMES
 
 from .resources import project_file
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 TEMPLATE = "model_card.md"
 PAPER_URL = "https://arxiv.org/abs/2507.06210"
 
-# The keys of training_record.json (written by `trainer.export.training_record`) the card reads;
-# ``training`` must also hold every field of `trainer.export.RECORD_FIELDS`.
+# The keys of training_record.json (written by `cultureclip.trainer.export.training_record`) the card reads;
+# ``training`` must also hold every field of `cultureclip.trainer.export.RECORD_FIELDS`.
 RECORD_KEYS = ("base_model", "dataset", "training", "metrics", "libraries")
 DATASET_KEYS = ("id", "config", "split", "revision", "fingerprint", "train_rows")
 
@@ -77,7 +77,7 @@ def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
             f"{path} does not exist: --checkpoint must be the output folder of `cultureclip train` "
             "(with merged/, adapter/ and training_record.json)."
         )
-    from trainer.export import RECORD_FIELDS
+    from cultureclip.trainer.export import RECORD_FIELDS
 
     record = json.loads(path.read_text())
     _require(record, RECORD_KEYS, path, "")
@@ -93,7 +93,7 @@ def _require(mapping: Any, keys: tuple[str, ...], path: Path, prefix: str) -> No
     if missing:
         raise ValueError(
             f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys (see "
-            "RECORD_KEYS and DATASET_KEYS in cultureclip.cards, RECORD_FIELDS in trainer.export). Re-run training "
+            "RECORD_KEYS and DATASET_KEYS in cultureclip.cards, RECORD_FIELDS in cultureclip.trainer.export). Re-run training "
             "with this version, or add them to the record."
         )
 
@@ -101,7 +101,7 @@ def _require(mapping: Any, keys: tuple[str, ...], path: Path, prefix: str) -> No
 def with_hub_dataset_ids(
     results: dict[str, Any], training_dataset: str, eval_dataset_ids: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """``results`` (from `evaluation.load_results`) with every benchmark's dataset named by a Hub id.
+    """``results`` (from `cultureclip.evaluation.load_results`) with every benchmark's dataset named by a Hub id.
 
     A benchmark evaluated on a Hub dataset keeps its id. One evaluated on local data is named by
     ``eval_dataset_ids[benchmark]``; CulTwin, by default, by ``training_dataset`` (the Hub id of
@@ -147,7 +147,7 @@ def with_hub_dataset_ids(
 
 
 def result_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of the card's results table, from `evaluation.load_results` output.
+    """The rows of the card's results table, from `cultureclip.evaluation.load_results` output.
 
     Each row: ``benchmark`` (display name), ``dataset`` (id), ``accuracy``, ``correct``, ``total``,
     ``baseline`` and ``delta`` (``None`` when the baseline was not evaluated on it).
@@ -189,7 +189,7 @@ def render_model_card(
         repo_id: the Hub id the model is published under (used in the usage snippets).
         base_model_id: Hub id of the base model, when the record names a local path.
         dataset_id: Hub id of the training dataset, when the record names a local path.
-        results: evaluation results as `evaluation.load_results` returns them, for the results
+        results: evaluation results as `cultureclip.evaluation.load_results` returns them, for the results
             table and the ``model-index``.
         plots: paths of PNG plots inside the repository folder, shown under the results.
         adapter_location: where the LoRA adapter is published: ``"adapter/"`` (a subfolder of

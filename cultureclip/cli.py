@@ -13,27 +13,27 @@ import sys
 # name -> (module with a ``main(argv)``, one-line help). Only commands that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "make-tiny-models": (
-        "modeling_cultureclip.tiny_models_cli",
+        "cultureclip.testing.tiny_models_cli",
         "build small random-weight CLIP, diffusion, LLM and VLM checkpoints (plumbing models)",
     ),
     "generate": (
-        "dataset_builder.generate",
+        "cultureclip.dataset_builder.generate",
         "generate CulTwin data (concepts, twins, captions, images, quality filter) into a resumable run folder",
     ),
     "build-dataset": (
-        "dataset_builder.release_cli",
+        "cultureclip.dataset_builder.release_cli",
         "build the CulTwin release (Parquet + dataset card) from a generation run folder",
     ),
     "validate-dataset": (
-        "dataset_builder.validate_cli",
+        "cultureclip.dataset_builder.validate_cli",
         "check a CulTwin release: schema, images, split leakage, duplicates, caption lengths",
     ),
     "train": (
-        "trainer.train",
+        "cultureclip.trainer.train",
         "fine-tune CLIP on CulTwin pairs (twin-aware loss, LoRA) and export a plain CLIPModel",
     ),
     "evaluate": (
-        "evaluation.cli",
+        "cultureclip.evaluation.cli",
         "score a CLIP model (and a baseline) on the cultural benchmarks, twin accuracy and zero-shot retention",
     ),
     "publish": (

@@ -112,11 +112,11 @@ def _base_model_repo(clip_dir: Path, repo_id: str, folder: Path):
 
 def run_demo(config: DemoConfig) -> dict[str, Path]:
     """Runs every stage and returns where each artifact is."""
-    from dataset_builder import ReleaseConfig, build_release
-    from dataset_builder.generate import main as generate_main
-    from evaluation.cli import main as evaluate_main
-    from modeling_cultureclip import make_tiny_models
-    from trainer.train import main as train_main
+    from cultureclip.dataset_builder import ReleaseConfig, build_release
+    from cultureclip.dataset_builder.generate import main as generate_main
+    from cultureclip.evaluation.cli import main as evaluate_main
+    from cultureclip.testing import make_tiny_models
+    from cultureclip.trainer.train import main as train_main
 
     from .hub import build_dataset_repo, build_model_repo, push_folders
     from .resources import project_file

@@ -7,7 +7,7 @@ Building and uploading are separate steps, so a release can be inspected before 
   and optionally an evaluation folder -> a model repository folder: the merged ``CLIPModel`` and
   processor, the LoRA adapter (in ``adapter/`` or in a folder of its own for a second repository),
   the rendered model card and the result plots. Safetensors only.
-- `build_dataset_repo`: validates a CulTwin release folder (`dataset_builder.validate_release`)
+- `build_dataset_repo`: validates a CulTwin release folder (`cultureclip.dataset_builder.validate_release`)
   and checks that its card loads the target repository; it is uploaded as built.
 - `push_to_hub`: one folder -> one commit; `push_folders`: several, in order, saying which were
   committed when one fails. `push_model_to_hub` and `push_dataset_to_hub` build and push.
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataset_builder.release import ReleaseConfig
-from dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
-from evaluation import load_results
+from cultureclip.dataset_builder.release import ReleaseConfig
+from cultureclip.dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
+from cultureclip.evaluation import load_results
 
 from .cards import (
     read_training_record,
@@ -205,7 +205,7 @@ def build_model_repo(
 def build_dataset_repo(release_dir: str | Path, repo_id: str, tokenizer: str | None = DEFAULT_TOKENIZER) -> RepoFolder:
     """Validates a CulTwin release folder (``cultureclip build-dataset`` output) for upload as built.
 
-    Runs `dataset_builder.validate_release`: the card's ``configs:`` and their Parquet files, the
+    Runs `cultureclip.dataset_builder.validate_release`: the card's ``configs:`` and their Parquet files, the
     schema, every image, split leakage, duplicates and caption lengths. The card's loading
     examples must name ``repo_id``: the card is rendered at build time
     (``cultureclip build-dataset --repo-id``) from the run folder, which the release does not keep,
@@ -373,8 +373,8 @@ def _check_merged(merged: Path) -> None:
 
 def _check_evaluated_model(results: dict, merged: Path, eval_dir: str | Path) -> None:
     """Refuses results that were not measured on ``merged``: each records the fingerprint of the
-    model it scored (`evaluation.ClipEncoder.fingerprint`: weights, preprocessing, vocabulary)."""
-    from evaluation import load_encoder
+    model it scored (`cultureclip.evaluation.ClipEncoder.fingerprint`: weights, preprocessing, vocabulary)."""
+    from cultureclip.evaluation import load_encoder
 
     fingerprint = load_encoder(str(merged)).fingerprint
     others = {

@@ -15,7 +15,7 @@ import argparse
 import shlex
 import sys
 
-from dataset_builder.validate import DEFAULT_TOKENIZER
+from cultureclip.dataset_builder.validate import DEFAULT_TOKENIZER
 
 from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_folders
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .concepts import concept_json, validate_concept
 from .config import SelectionConfig
 from .curated import concept_key, few_shot_examples
 from .pipeline import StageContext, StageResult, process
@@ -20,6 +19,7 @@ from .records import CATEGORIES, Concept, read_records
 from .run_folder import item_seed
 from .structured import Invalid, Query, ask
 from .taxonomy import country
+from .validators import concept_json, validate_concept
 
 # Categories models often answer with (singular: see `map_category`), mapped to the paper's eight.
 CATEGORY_ALIASES = {

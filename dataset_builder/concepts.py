@@ -6,38 +6,16 @@ to do); the top-down source asks for ``concepts_per_cell`` concepts per (country
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
-from .curated import CuratedTwin, concept_id, few_shot_examples, select, slug
+from .bottom_up import run as run_bottom_up
+from .curated import CuratedTwin, few_shot_examples, select, slug
 from .pipeline import StageContext, StageResult, process
 from .records import Concept, Twin, read_records
 from .run_folder import item_seed
-from .structured import Invalid, Outcome, Query, ask, require_text
+from .structured import Invalid, Outcome, Query, ask
 from .taxonomy import TaxonomyCell, taxonomy
-
-CONTEXT_WORDS = 45
-NAME_WORDS = 8
-
-
-def concept_json(concept: Concept, **extra) -> str:
-    """A concept as the JSON object the prompts ask for (a few-shot example), plus ``extra`` fields."""
-    fields = {"concept": concept.concept, "context": concept.context, "visual_features": concept.visual_features}
-    return json.dumps(fields | extra, ensure_ascii=False)
-
-
-def validate_concept(data, country: str, category: str, source: str) -> Concept:
-    """One ``{"concept", "context", "visual_features"}`` object as a `Concept` (or `Invalid`)."""
-    name = require_text(data, "concept", NAME_WORDS)
-    return Concept(
-        concept_id(country, category, name),
-        name,
-        country,
-        category,
-        require_text(data, "context", CONTEXT_WORDS),
-        require_text(data, "visual_features", CONTEXT_WORDS),
-        source,
-    )
+from .validators import concept_json, validate_concept
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -45,8 +23,6 @@ def run(ctx: StageContext) -> StageResult:
         return run_curated(ctx)
     if ctx.config.source == "top-down":
         return run_top_down(ctx)
-    from .bottom_up import run as run_bottom_up
-
     return run_bottom_up(ctx)
 
 

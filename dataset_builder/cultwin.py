@@ -1,7 +1,7 @@
 """The CulTwin ``datasets`` builder: a generation run folder -> the ``pairs`` and ``concepts`` configs.
 
 ``datasets`` no longer runs loading scripts, so this builder is used from the package
-(``cultureclip build-dataset``, `dataset_builder.release.build_release`) and what is published
+(``cultureclip build-dataset``, `cultureclip.dataset_builder.release.build_release`) and what is published
 is Parquet. It also works directly::
 
     builder = CulTwin(config_name="pairs", data_dir="runs/tiny", seed=42)

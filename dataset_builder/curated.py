@@ -57,7 +57,7 @@ def twin_id(pos_concept_id: str, neg_concept_id: str) -> str:
 
 
 def default_path() -> Path:
-    return Path(str(resources.files("dataset_builder") / "data" / "curated_twins.jsonl"))
+    return Path(str(resources.files("cultureclip.dataset_builder") / "data" / "curated_twins.jsonl"))
 
 
 def _side(data, where: str, category: str) -> Concept:

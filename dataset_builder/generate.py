@@ -13,16 +13,27 @@ the main process.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
+from . import captions, concepts, images, pairs, quality, twins
 from .config import STAGES, GenerationConfig, load_config
-from .pipeline import StageContext
+from .pipeline import StageContext, StageResult
 from .records import FILES, Rejection, read_records
 from .run_folder import read_run_record, repair_torn_tail, write_run_record
+
+STAGE_RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
+    "concepts": concepts.run,
+    "twins": twins.run,
+    "captions": captions.run,
+    "images": images.run,
+    "quality": quality.run,
+    "pairs": pairs.run,
+}
+"""Each stage of `STAGES` -> the function that runs it (the registry; modules import their heavy libraries lazily)."""
 
 LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "datasets", "httpx", "cultureclip")
 
@@ -121,7 +132,7 @@ def generate(
         start = time.perf_counter()
         result = None
         if name == "images" or state.is_main_process:
-            result = importlib.import_module(f"dataset_builder.{name}").run(ctx)
+            result = STAGE_RUNNERS[name](ctx)
         state.wait_for_everyone()
         if not state.is_main_process:
             continue

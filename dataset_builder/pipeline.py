@@ -62,7 +62,7 @@ def load_prompt(name: str) -> str:
     """The text of ``dataset_builder/prompts/<name>.txt``."""
     from importlib import resources
 
-    return (resources.files("dataset_builder") / "prompts" / f"{name}.txt").read_text(encoding="utf-8")
+    return (resources.files("cultureclip.dataset_builder") / "prompts" / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def process(

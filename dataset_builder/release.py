@@ -122,7 +122,7 @@ def build_release(run_dir: str | Path, output_dir: str | Path, config: ReleaseCo
     """Build the CulTwin release folder from a generation run folder.
 
     Args:
-        run_dir: A generation run folder (see `dataset_builder.records`).
+        run_dir: A generation run folder (see `cultureclip.dataset_builder.records`).
         output_dir: A new or empty folder for the release.
         config: Split, filtering and card settings (default `ReleaseConfig()`).
 

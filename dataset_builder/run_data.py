@@ -196,7 +196,7 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
     """Read and check a generation run folder.
 
     Args:
-        run_dir: The folder a generation run wrote (see `dataset_builder.records`).
+        run_dir: The folder a generation run wrote (see `cultureclip.dataset_builder.records`).
         drop_bad_images: Drop the pairs that use a missing or corrupt image (and count them)
             instead of refusing the folder.
 

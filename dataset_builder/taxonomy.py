@@ -33,7 +33,7 @@ class TaxonomyCell:
 @cache
 def category_descriptions() -> dict[str, str]:
     """The short description of what belongs in each category, in `CATEGORIES` order."""
-    path = resources.files("dataset_builder") / "data" / "categories.jsonl"
+    path = resources.files("cultureclip.dataset_builder") / "data" / "categories.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     descriptions = {row["category"]: row["description"] for row in rows}
     if tuple(descriptions) != CATEGORIES:

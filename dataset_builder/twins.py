@@ -7,12 +7,12 @@ source ``twin``; the stage's inputs are the ``top-down`` and ``bottom-up`` conce
 
 from __future__ import annotations
 
-from .concepts import concept_json, validate_concept
 from .curated import concept_key, few_shot_examples, twin_id
 from .pipeline import StageContext, StageResult
 from .records import Concept, Twin, read_records
 from .run_folder import item_seed
 from .structured import Invalid, Query, ask
+from .validators import concept_json, validate_concept
 
 
 def validate_twin(data, concept: Concept, used: set[str], written: frozenset[str] = frozenset()) -> list:

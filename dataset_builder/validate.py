@@ -203,7 +203,7 @@ def load_tokenizer(name_or_path: str):
 def validate_release(
     output_dir: str | Path, tokenizer: str | None = DEFAULT_TOKENIZER, max_tokens: int = CLIP_MAX_TOKENS
 ) -> ValidationReport:
-    """Validate a release folder written by `dataset_builder.release.build_release`.
+    """Validate a release folder written by `cultureclip.dataset_builder.release.build_release`.
 
     Args:
         output_dir: The release folder.

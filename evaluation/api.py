@@ -1,4 +1,4 @@
-"""``evaluation.evaluate``: score one model on one benchmark, from a notebook, a callback or the CLI."""
+"""``cultureclip.evaluation.evaluate``: score one model on one benchmark, from a notebook, a callback or the CLI."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
     Args:
         model: a Hub id or local path of a `CLIPModel`, a loaded model (pass ``processor`` too),
             or a `ClipEncoder` from `load_encoder` (reused across benchmarks).
-        benchmark: one of `evaluation.BENCHMARKS`.
+        benchmark: one of `cultureclip.evaluation.BENCHMARKS`.
         dataset: a Hub id, a local folder, or a loaded `datasets.Dataset` (default: the
             benchmark's dataset).
         processor: the model's processor when ``model`` is a loaded model.

@@ -27,7 +27,7 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
     """
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-    from dataset_builder.revisions import resolve_revision
+    from cultureclip.dataset_builder.revisions import resolve_revision
 
     if isinstance(source, os.PathLike):
         source = str(source)

@@ -29,7 +29,7 @@ class EncodingStats:
 class ClipEncoder:
     """A loaded CLIP model that encodes images and texts in batches.
 
-    Build one with `load_encoder`; pass it as ``model`` to `evaluation.evaluate` to evaluate several
+    Build one with `load_encoder`; pass it as ``model`` to `cultureclip.evaluation.evaluate` to evaluate several
     benchmarks without loading (and fingerprinting) the model again.
 
     Args:
@@ -201,7 +201,7 @@ def load_encoder(
     """
     from transformers import CLIPModel, CLIPProcessor
 
-    from dataset_builder.revisions import resolve_revision
+    from cultureclip.dataset_builder.revisions import resolve_revision
 
     name_or_path = None
     if isinstance(model, str):

@@ -5,7 +5,7 @@ Layout of an output folder::
     OUT/<benchmark>.json            the model's results
     OUT/baseline/<benchmark>.json   the baseline's results (when there is one)
     OUT/summary.json                the table: benchmark, model, baseline, delta
-    OUT/plots/*.png                 see `evaluation.plots`
+    OUT/plots/*.png                 see `cultureclip.evaluation.plots`
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def to_eval_results(results) -> list:
     """`huggingface_hub.EvalResult` entries for a model card's model-index.
 
     Args:
-        results: one result dict (from `evaluation.evaluate`), a list of them, a
+        results: one result dict (from `cultureclip.evaluation.evaluate`), a list of them, a
             ``{benchmark: result}`` dict, or what `load_results` returns (its ``model`` part is used).
 
     Returns:

@@ -1,14 +1,7 @@
-"""CultureCLIP modelling: the twin-aware contrastive loss and the tiny plumbing checkpoints."""
+"""CultureCLIP modelling: the twin-aware contrastive loss."""
 
-from .tiny_models import TinyModelsConfig, make_tiny_models
+from cultureclip.lazy import lazy_exports
 
-__all__ = ["CultureCLIPLoss", "TinyModelsConfig", "make_tiny_models"]
-
-
-def __getattr__(name: str):
-    # The loss imports torch; load it on first use so that importing the package stays fast.
-    if name == "CultureCLIPLoss":
-        from .loss import CultureCLIPLoss
-
-        return CultureCLIPLoss
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_EXPORTS = {"CultureCLIPLoss": ".loss", "LOSS_TYPES": ".loss"}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

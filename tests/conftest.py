@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modeling_cultureclip import make_tiny_models
+from cultureclip.testing import make_tiny_models
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +57,7 @@ def release_dir(tmp_path_factory):
     """A CulTwin release folder built by `build_release` from a tiny generation run."""
     from cultwin_fixtures import write_run
 
-    from dataset_builder.release import ReleaseConfig, build_release
+    from cultureclip.dataset_builder.release import ReleaseConfig, build_release
 
     root = tmp_path_factory.mktemp("cultwin")
     return build_release(write_run(root / "run"), root / "out", ReleaseConfig(seed=3, test_size=0.2)).output_dir

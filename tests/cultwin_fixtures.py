@@ -9,8 +9,14 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from dataset_builder.config import CaptionConfig, DiffusionConfig, GenerationConfig, ModelConfig, QualityConfig
-from dataset_builder.records import (
+from cultureclip.dataset_builder.config import (
+    CaptionConfig,
+    DiffusionConfig,
+    GenerationConfig,
+    ModelConfig,
+    QualityConfig,
+)
+from cultureclip.dataset_builder.records import (
     RUN_RECORD,
     Caption,
     Concept,
@@ -22,7 +28,7 @@ from dataset_builder.records import (
     record_path,
     to_json,
 )
-from trainer.synthetic import synthetic_pair_rows as pair_rows
+from cultureclip.testing.synthetic import synthetic_pair_rows as pair_rows
 
 # (concept, country, category), twin (concept, country)
 TWINS = [
@@ -154,7 +160,7 @@ def pairs_dataset(rows: list[dict] | None = None, **kwargs):
     """A ``datasets.Dataset`` with the CulTwin ``pairs`` features (images as ``datasets.Image``)."""
     from datasets import Dataset
 
-    from dataset_builder.cultwin import pairs_features
+    from cultureclip.dataset_builder.cultwin import pairs_features
 
     rows = pair_rows(**kwargs) if rows is None else rows
     features = pairs_features()

@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from dataset_builder.records import CATEGORIES
+from cultureclip.dataset_builder.records import CATEGORIES
 
 BROKEN = {"bytes": b"this is not an image", "path": None}
 

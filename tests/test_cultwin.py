@@ -8,9 +8,18 @@ import pytest
 from cultwin_fixtures import FAILED, TWINS, kept_pair_count, write_run
 from PIL import Image
 
-from dataset_builder.cultwin import CulTwin, CulTwinConfig, concepts_features, pairs_features, split_twins
-from dataset_builder.records import RUN_RECORD, Caption, Pair, Rejection, Twin, read_records, record_path, to_json
-from dataset_builder.run_data import RunFolderError, load_run
+from cultureclip.dataset_builder.cultwin import CulTwin, CulTwinConfig, concepts_features, pairs_features, split_twins
+from cultureclip.dataset_builder.records import (
+    RUN_RECORD,
+    Caption,
+    Pair,
+    Rejection,
+    Twin,
+    read_records,
+    record_path,
+    to_json,
+)
+from cultureclip.dataset_builder.run_data import RunFolderError, load_run
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from dataset_builder.curated import default_path, few_shot_examples, load_curated, select
-from dataset_builder.records import CATEGORIES
+from cultureclip.dataset_builder.curated import default_path, few_shot_examples, load_curated, select
+from cultureclip.dataset_builder.records import CATEGORIES
 
 SAMPLE = "tests/data/curated_sample.jsonl"
 FIRST = Path(SAMPLE).read_text().splitlines(keepends=True)[0]

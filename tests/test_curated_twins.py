@@ -12,7 +12,7 @@ from pathlib import Path
 import pycountry
 import pytest
 
-from dataset_builder.records import CATEGORIES
+from cultureclip.dataset_builder.records import CATEGORIES
 
 DATA_PATH = Path(__file__).parents[1] / "dataset_builder/data/curated_twins.jsonl"
 

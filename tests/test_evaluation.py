@@ -1,4 +1,4 @@
-"""`evaluation.evaluate` on the tiny CLIP: predictions, cache, bad inputs, every benchmark."""
+"""`cultureclip.evaluation.evaluate` on the tiny CLIP: predictions, cache, bad inputs, every benchmark."""
 
 import io
 import re
@@ -8,7 +8,7 @@ import eval_datasets
 import pytest
 import torch
 
-from evaluation import evaluate, load_encoder
+from cultureclip.evaluation import evaluate, load_encoder
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_rerun_reads_the_cache_and_use_cache_false_does_not(clip, data, tmp_path
 def test_a_damaged_cache_is_named_and_an_interrupted_save_keeps_the_old_one(clip, data, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from evaluation.cache import EmbeddingStore
+    from cultureclip.evaluation.cache import EmbeddingStore
 
     result = evaluate(clip["path"], "globalrg-retrieval", str(data["globalrg-retrieval"]), cache_dir=tmp_path)
     directory = Path(result["cache"]["directory"])
@@ -272,7 +272,7 @@ def test_retrieval_recall_against_a_direct_computation(clip, data):
 def test_images_are_hashed_by_content(tmp_path):
     from datasets import Dataset, Features, Image
 
-    from evaluation.dataset_io import index_images
+    from cultureclip.evaluation.dataset_io import index_images
 
     same = io.BytesIO()
     eval_datasets.image(1).save(same, format="PNG")
@@ -285,7 +285,7 @@ def test_images_are_hashed_by_content(tmp_path):
 @pytest.mark.parametrize("name", ["globalrg-retrieval", "zeroshot"])  # saved with save_to_disk; a Parquet folder
 def test_local_data_is_recorded_by_its_absolute_path(data, name, monkeypatch):
     """A relative path in the results could pass for a Hub id where the results are read (the model card)."""
-    from evaluation.dataset_io import open_dataset
+    from cultureclip.evaluation.dataset_io import open_dataset
 
     monkeypatch.chdir(data[name].parent)
     info = open_dataset(data[name].name, split="test")["info"]

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from cultureclip.cli import main
-from evaluation import load_results, to_eval_results
-from modeling_cultureclip import TinyModelsConfig, make_tiny_models
+from cultureclip.evaluation import load_results, to_eval_results
+from cultureclip.testing import TinyModelsConfig, make_tiny_models
 
 
 def test_evaluate_command_writes_results_summary_and_plots(tiny_models, tmp_path, capsys):
@@ -78,7 +78,7 @@ def test_evaluate_command_rejects_bad_arguments(tmp_path, capsys):
 
 
 def test_option_values_that_are_names_stay_text(tmp_path):
-    from evaluation.cli import parse_args
+    from cultureclip.evaluation.cli import parse_args
 
     common = ["--model", "m", "--output-dir", str(tmp_path), "--benchmarks", "cultwin,zeroshot"]
     options = ["cultwin.dataset_revision=1.0", "zeroshot.label_column=2024", "zeroshot.group_column=none"]
@@ -94,7 +94,7 @@ def test_option_values_that_are_names_stay_text(tmp_path):
 
 
 def test_results_of_an_earlier_run_in_the_folder_are_not_loaded(tmp_path):
-    from evaluation.results import write_results
+    from cultureclip.evaluation.results import write_results
 
     def result(benchmark, model):
         return {"benchmark": benchmark, "accuracy": 0.5, "model": {"name_or_path": model}}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from evaluation.metrics import load_metric, multiple_choice_accuracy, recall_at_k
+from cultureclip.evaluation.metrics import load_metric, multiple_choice_accuracy, recall_at_k
 
 
 def test_multiple_choice_accuracy_counts():

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import eval_datasets
 
-from evaluation.benchmarks import crope, cultwin, globalrg_grounding, globalrg_retrieval
+from cultureclip.evaluation.benchmarks import crope, cultwin, globalrg_grounding, globalrg_retrieval
 
 
 def public_globalrg_retrieval(universals, regions):
@@ -116,7 +116,7 @@ def test_crope_keeps_answer_no_and_asks_every_image_with_one_shuffle_per_row():
 def test_options_are_identical_across_hash_seeds():
     """The public scripts' ``list(set)`` order depends on PYTHONHASHSEED; ours must not."""
     code = (
-        "import json, eval_datasets as e; from evaluation.benchmarks import globalrg_retrieval as g; "
+        "import json, eval_datasets as e; from cultureclip.evaluation.benchmarks import globalrg_retrieval as g; "
         "r = e.globalrg_retrieval_rows(); "
         "print(json.dumps([q.options for q in g.build_questions(range(22), r['universal'], r['region'], 42)]))"
     )

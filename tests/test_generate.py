@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from dataset_builder import backends
-from dataset_builder.config import load_config
-from dataset_builder.generate import generate, main
-from dataset_builder.records import (
+from cultureclip.dataset_builder import backends
+from cultureclip.dataset_builder.config import load_config
+from cultureclip.dataset_builder.generate import generate, main
+from cultureclip.dataset_builder.records import (
     FILES,
     Caption,
     Concept,
@@ -26,7 +26,7 @@ from dataset_builder.records import (
     Twin,
     read_records,
 )
-from dataset_builder.run_data import load_run
+from cultureclip.dataset_builder.run_data import load_run
 
 SAMPLE = str(Path("tests/data/curated_sample.jsonl").resolve())
 TINY = "configs/cultwin_tiny.yaml"

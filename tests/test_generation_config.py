@@ -2,11 +2,11 @@ from string import Template
 
 import pytest
 
-from dataset_builder.captions import clean_caption
-from dataset_builder.config import GenerationConfig, ModelConfig, load_config, looks_like_path
-from dataset_builder.generate import main
-from dataset_builder.pipeline import load_prompt
-from dataset_builder.structured import Invalid
+from cultureclip.dataset_builder.captions import clean_caption
+from cultureclip.dataset_builder.config import GenerationConfig, ModelConfig, load_config, looks_like_path
+from cultureclip.dataset_builder.generate import main
+from cultureclip.dataset_builder.pipeline import load_prompt
+from cultureclip.dataset_builder.structured import Invalid
 
 TINY = "configs/cultwin_tiny.yaml"
 

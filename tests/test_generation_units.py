@@ -4,17 +4,17 @@ import json
 
 import pytest
 
-from dataset_builder.backends import BackendFailure
-from dataset_builder.bottom_up import map_category, validate_item
-from dataset_builder.captions import clean_caption, compose, token_counter
-from dataset_builder.concepts import validate_concept
-from dataset_builder.config import SelectionConfig
-from dataset_builder.curated import load_curated
-from dataset_builder.pairs import candidate_pairs
-from dataset_builder.quality import passes, validate_scores
-from dataset_builder.records import Twin
-from dataset_builder.structured import Invalid, Query, ask, parse_json
-from dataset_builder.twins import validate_twin
+from cultureclip.dataset_builder.backends import BackendFailure
+from cultureclip.dataset_builder.bottom_up import map_category, validate_item
+from cultureclip.dataset_builder.captions import clean_caption, compose, token_counter
+from cultureclip.dataset_builder.config import SelectionConfig
+from cultureclip.dataset_builder.curated import load_curated
+from cultureclip.dataset_builder.pairs import candidate_pairs
+from cultureclip.dataset_builder.quality import passes, validate_scores
+from cultureclip.dataset_builder.records import Twin
+from cultureclip.dataset_builder.structured import Invalid, Query, ask, parse_json
+from cultureclip.dataset_builder.twins import validate_twin
+from cultureclip.dataset_builder.validators import validate_concept
 
 SAMPLE = "tests/data/curated_sample.jsonl"
 
@@ -213,8 +213,8 @@ def test_pairs_are_all_combinations_or_a_seeded_sample():
 def test_a_processor_that_needs_torchvision_says_how_to_get_it(monkeypatch):
     import transformers
 
-    from dataset_builder.backends import TransformersChat
-    from dataset_builder.config import ModelConfig
+    from cultureclip.dataset_builder.backends import TransformersChat
+    from cultureclip.dataset_builder.config import ModelConfig
 
     def qwen_without_torchvision(*args, **kwargs):  # what transformers raises for Qwen2.5-VL's video processor
         raise ImportError("Qwen2VLVideoProcessor requires the Torchvision library but it was not found")

@@ -11,6 +11,7 @@ import pytest
 
 from cultureclip.cards import read_training_record
 from cultureclip.cli import main as cli
+from cultureclip.evaluation import load_results
 from cultureclip.hub import (
     PublishError,
     build_dataset_repo,
@@ -19,7 +20,6 @@ from cultureclip.hub import (
     push_model_to_hub,
     push_to_hub,
 )
-from evaluation import load_results
 
 SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
 # The run trained the local tiny CLIP on a local release folder; the card names Hub ids.

@@ -28,6 +28,7 @@ from cultureclip.hub import build_dataset_repo, build_model_repo
 
 ROOT = Path(__file__).parents[1]
 OLAH_VERSION = "0.5.4"
+# The distribution's one import name, and the repository folders it maps (never importable as such).
 PROJECT_PACKAGES = ("cultureclip", "modeling_cultureclip", "dataset_builder", "trainer", "evaluation")
 
 # Run in a fresh process against the server. olah answers 401 instead of 404 for a file that is

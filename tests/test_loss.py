@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from modeling_cultureclip import CultureCLIPLoss
-from modeling_cultureclip.loss import LOSS_TYPES
+from cultureclip.modeling import CultureCLIPLoss
+from cultureclip.modeling.loss import LOSS_TYPES
 
 B, D, SCALE = 5, 8, 7.0
 

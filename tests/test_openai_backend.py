@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from test_generate import SAMPLE, ScriptedVLM
 
-from dataset_builder.backends import BackendFailure, ChatRequest, OpenAIChat
-from dataset_builder.config import ModelConfig, load_config
-from dataset_builder.generate import RunFailed, generate
-from dataset_builder.records import Concept, Rejection, read_records
-from dataset_builder.structured import parse_json
+from cultureclip.dataset_builder.backends import BackendFailure, ChatRequest, OpenAIChat
+from cultureclip.dataset_builder.config import ModelConfig, load_config
+from cultureclip.dataset_builder.generate import RunFailed, generate
+from cultureclip.dataset_builder.records import Concept, Rejection, read_records
+from cultureclip.dataset_builder.structured import parse_json
 
 
 class ScriptedServer:
@@ -189,7 +189,7 @@ def test_images_reach_transformers_serve_as_the_local_pipeline_sees_them(tiny_mo
     import numpy as np
     from PIL import Image
 
-    from dataset_builder.backends import TransformersChat
+    from cultureclip.dataset_builder.backends import TransformersChat
 
     port = _free_port()
     model = str(tiny_models["vlm"])

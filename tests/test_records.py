@@ -1,6 +1,6 @@
 import pytest
 
-from dataset_builder.records import Caption, Twin, read_records, record_path, to_json
+from cultureclip.dataset_builder.records import Caption, Twin, read_records, record_path, to_json
 
 
 def test_round_trip_and_torn_last_line(tmp_path):

@@ -16,11 +16,11 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 
 from cultureclip.cli import main
-from dataset_builder.card import render_card
-from dataset_builder.config import CaptionConfig, GenerationConfig, QualityConfig
-from dataset_builder.records import CATEGORIES, RUN_RECORD, Pair, read_records
-from dataset_builder.release import ReleaseConfig, build_release
-from dataset_builder.taxonomy import country_region
+from cultureclip.dataset_builder.card import render_card
+from cultureclip.dataset_builder.config import CaptionConfig, GenerationConfig, QualityConfig
+from cultureclip.dataset_builder.records import CATEGORIES, RUN_RECORD, Pair, read_records
+from cultureclip.dataset_builder.release import ReleaseConfig, build_release
+from cultureclip.dataset_builder.taxonomy import country_region
 
 # Runs in a new process with no project code: only the release folder and `datasets`.
 RELOAD = textwrap.dedent(
@@ -329,8 +329,8 @@ def test_build_dataset_command(tmp_path, capsys):
 
 
 def test_large_splits_are_sharded(tmp_path, monkeypatch):
-    from dataset_builder.cultwin import CulTwin
-    from dataset_builder.validate import validate_release
+    from cultureclip.dataset_builder.cultwin import CulTwin
+    from cultureclip.dataset_builder.validate import validate_release
 
     monkeypatch.setattr(CulTwin, "DEFAULT_WRITER_BATCH_SIZE", 4)  # lets a tiny split reach the shard size
     out = tmp_path / "out"

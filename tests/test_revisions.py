@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataset_builder.revisions import resolve_revision
+from cultureclip.dataset_builder.revisions import resolve_revision
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pytest
 
-from dataset_builder.records import CATEGORIES
-from dataset_builder.taxonomy import countries, country_region, taxonomy
+from cultureclip.dataset_builder.records import CATEGORIES
+from cultureclip.dataset_builder.taxonomy import countries, country_region, taxonomy
 
 
 def test_every_iso_country_has_a_region():

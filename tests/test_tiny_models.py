@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from modeling_cultureclip import TinyModelsConfig, make_tiny_models
-from modeling_cultureclip.tiny_models import ClipShape, build_clip_tokenizer
+from cultureclip.testing import TinyModelsConfig, make_tiny_models
+from cultureclip.testing.tiny_models import ClipShape, build_clip_tokenizer
 
 
 def _digest(folder):

@@ -10,7 +10,7 @@ import pytest
 from cultwin_fixtures import pairs_dataset
 
 from cultureclip.cli import main
-from trainer.train import parse_args
+from cultureclip.trainer.train import parse_args
 
 ROOT = Path(__file__).parents[1]
 

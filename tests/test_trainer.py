@@ -8,11 +8,11 @@ from cultwin_fixtures import pair_rows, pairs_dataset
 from peft import PeftModel
 from transformers import CLIPModel, CLIPProcessor, TrainerCallback
 
-from trainer import CultureCLIPConfig, CultureCLIPTrainer, DataCollatorForCulTwin, prepare_model
-from trainer.collator import InvalidRowError
-from trainer.cultureclip_trainer import retrieval_accuracies
-from trainer.data import check_pairs
-from trainer.export import export_model
+from cultureclip.trainer import CultureCLIPConfig, CultureCLIPTrainer, DataCollatorForCulTwin, prepare_model
+from cultureclip.trainer.collator import InvalidRowError
+from cultureclip.trainer.cultureclip_trainer import retrieval_accuracies
+from cultureclip.trainer.data import check_pairs
+from cultureclip.trainer.export import export_model
 
 
 def _config(tmp_path, **overrides):

@@ -19,10 +19,10 @@ from benchmarks.twinworld.world import (
     tile_caption,
     twin_pairs,
 )
-from dataset_builder import records
-from dataset_builder.records import CATEGORIES
-from dataset_builder.run_data import load_run
-from dataset_builder.taxonomy import country
+from cultureclip.dataset_builder import records
+from cultureclip.dataset_builder.records import CATEGORIES
+from cultureclip.dataset_builder.run_data import load_run
+from cultureclip.dataset_builder.taxonomy import country
 
 DIFFICULTY = Difficulty()
 

@@ -8,8 +8,8 @@ import pytest
 from cultwin_fixtures import write_run
 
 from cultureclip.cli import main
-from dataset_builder.release import ReleaseConfig, build_release
-from dataset_builder.validate import validate_release
+from cultureclip.dataset_builder.release import ReleaseConfig, build_release
+from cultureclip.dataset_builder.validate import validate_release
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Training CultureCLIP: the config, the CulTwin collator and the ``transformers.Trainer`` subclass.
 
-The public names are loaded on first use, so that ``import trainer`` does not import torch.
+The public names are loaded on first use, so that ``import cultureclip.trainer`` does not import torch.
 """
 
-from importlib import import_module
+from cultureclip.lazy import lazy_exports
 
 _EXPORTS = {
     "CultureCLIPConfig": ".config",
@@ -13,9 +13,4 @@ _EXPORTS = {
     "run_training": ".train",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from modeling_cultureclip.loss import LOSS_TYPES
+from cultureclip.modeling.loss import LOSS_TYPES
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 LORA_LAYER_PRESETS = ("all", "top_half", "bottom_half")
@@ -20,7 +20,7 @@ class CultureCLIPConfig(TrainingArguments):
 
     Parameters:
         loss_type (`str`, defaults to `"cultureclip"`):
-            The objective, one of `modeling_cultureclip.loss.LOSS_TYPES`.
+            The objective, one of `cultureclip.modeling.loss.LOSS_TYPES`.
         lambda_caption (`float`, defaults to `0.7`):
             Weight of the caption term when the loss has both terms.
         lambda_concept (`float`, defaults to `0.3`):
@@ -120,6 +120,12 @@ class CultureCLIPConfig(TrainingArguments):
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns=True would drop the CulTwin columns the collator reads; set it to False."
+            )
+        if self.push_to_hub:
+            raise ValueError(
+                "push_to_hub=True would upload the Trainer's adapter checkpoint without the model card, the merged "
+                "model and the checks of publishing; train without it, then run `cultureclip publish model "
+                f"--checkpoint {self.output_dir} --repo-id ORG/NAME`."
             )
         super().__post_init__()
 

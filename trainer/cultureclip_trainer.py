@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from transformers import CLIPModel, CLIPProcessor, Trainer, set_seed
 
-from modeling_cultureclip.loss import CultureCLIPLoss
+from cultureclip.modeling.loss import CultureCLIPLoss
 
 from .collator import ID_KEYS, DataCollatorForCulTwin
 from .config import CultureCLIPConfig
@@ -36,7 +36,9 @@ class CultureCLIPTrainer(Trainer):
     """
 
     # The loss is a per-batch mean (contrastive terms do not sum over items), so the Trainer divides
-    # it by the accumulation steps; ``num_items_in_batch`` is not meaningful for it.
+    # it by the accumulation steps; ``num_items_in_batch`` is not meaningful for it. transformers
+    # >= 5.19 reads ``loss_is_scaled_for_ga``; earlier 5.x read ``model_accepts_loss_kwargs`` (set
+    # in ``__init__`` after the Trainer's own guess from the model's signature, as TRL does).
     loss_is_scaled_for_ga = False
 
     def __init__(
@@ -83,6 +85,7 @@ class CultureCLIPTrainer(Trainer):
             data_collator=data_collator or DataCollatorForCulTwin(processing_class),
             **kwargs,
         )
+        self.model_accepts_loss_kwargs = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         embeds = embed_batch(model, inputs)

@@ -53,7 +53,7 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     """
     from transformers import CLIPModel, CLIPProcessor, set_seed
 
-    from dataset_builder.revisions import resolve_revision
+    from cultureclip.dataset_builder.revisions import resolve_revision
 
     from .cultureclip_trainer import CultureCLIPTrainer
     from .data import check_pairs, load_split

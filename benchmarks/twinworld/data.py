@@ -1,7 +1,7 @@
 """The TwinWorld datasets of one experiment, all built through the project's own code.
 
 - ``train``: the CulTwin ``pairs`` train split of a TwinWorld run folder, built by the real
-  builder (`dataset_builder.build_release`); the test split's twin pairs are held out.
+  builder (`cultureclip.dataset_builder.build_release`); the test split's twin pairs are held out.
 - ``seen``: new renders of the train split's twin pairs (a second run folder, another stream).
 - ``unseen``: the test split: twin pairs never trained on (their kinds and cultures were, in
   other combinations), so only a model that learnt each culture's mark can tell them apart.
@@ -55,7 +55,7 @@ class DataConfig:
 def _release(run_dir: Path, out_dir: Path, config: DataConfig):
     from datasets import load_dataset
 
-    from dataset_builder import ReleaseConfig, build_release
+    from cultureclip.dataset_builder import ReleaseConfig, build_release
 
     build_release(
         run_dir,

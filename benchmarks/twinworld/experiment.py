@@ -53,7 +53,7 @@ class ExperimentConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def __post_init__(self):
-        from modeling_cultureclip.loss import LOSS_TYPES
+        from cultureclip.modeling.loss import LOSS_TYPES
 
         for name in self.variants:
             if name.removesuffix(NOMASK) not in LOSS_TYPES:
@@ -77,7 +77,7 @@ def quick_config() -> ExperimentConfig:
 
 def score(model_dir: str | Path, data: WorldData) -> dict[str, float]:
     """Twin accuracy (concept and caption level) on seen and unseen twins, and the general task."""
-    from evaluation import evaluate, load_encoder
+    from cultureclip.evaluation import evaluate, load_encoder
 
     encoder = load_encoder(str(model_dir), batch_size=128)
     metrics = {}
@@ -95,9 +95,9 @@ def score(model_dir: str | Path, data: WorldData) -> dict[str, float]:
 
 
 def finetune(base_dir: Path, out_dir: Path, data: WorldData, variant: str, seed: int, config: FinetuneConfig) -> Path:
-    """One LoRA fine-tuning through `trainer.run_training`; returns the merged model folder."""
-    from trainer import CultureCLIPConfig, run_training
-    from trainer.data import DataArguments
+    """One LoRA fine-tuning through `cultureclip.trainer.run_training`; returns the merged model folder."""
+    from cultureclip.trainer import CultureCLIPConfig, run_training
+    from cultureclip.trainer.data import DataArguments
 
     args = CultureCLIPConfig(
         output_dir=str(out_dir),

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from modeling_cultureclip.tiny_models import ClipShape
+from cultureclip.testing.tiny_models import ClipShape
 
 from .render import Difficulty
 from .samples import draw_sample, draw_tile
@@ -72,7 +72,7 @@ def build_base_model(shape: ClipShape, seed: int):
     import torch
     from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
-    from modeling_cultureclip.tiny_models import build_clip_tokenizer, clip_configs, clip_image_processor
+    from cultureclip.testing.tiny_models import build_clip_tokenizer, clip_configs, clip_image_processor
 
     tokenizer = build_clip_tokenizer(2048, shape.max_text_length, corpus=corpus())
     text, vision = clip_configs(shape, len(tokenizer))

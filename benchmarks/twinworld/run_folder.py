@@ -1,4 +1,4 @@
-"""Write TwinWorld as a CulTwin generation run folder (`dataset_builder.records`).
+"""Write TwinWorld as a CulTwin generation run folder (`cultureclip.dataset_builder.records`).
 
 The real dataset builder then turns it into the CulTwin release, exactly as it does for a
 diffusion-generated run. Caption ``i`` of a concept and caption ``i`` of its twin describe the
@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from dataset_builder import records
+from cultureclip.dataset_builder import records
 
 from .render import Difficulty
 from .samples import draw_sample
@@ -47,7 +47,7 @@ def write_run_folder(
         difficulty: Mark size, noise and image size of the renders.
 
     Returns:
-        ``run_dir``, ready for `dataset_builder.build_release`.
+        ``run_dir``, ready for `cultureclip.dataset_builder.build_release`.
     """
     if images_per_concept < 1:
         raise ValueError(f"images_per_concept={images_per_concept} must be at least 1.")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 class Kind:
     name: str
     category: str
-    """The CulTwin category (`dataset_builder.records.CATEGORIES`) the kind stands for."""
+    """The CulTwin category (`cultureclip.dataset_builder.records.CATEGORIES`) the kind stands for."""
     silhouette: str
     use: str
     mark_place: str

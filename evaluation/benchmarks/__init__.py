@@ -10,12 +10,12 @@ import importlib
 from types import ModuleType
 
 BENCHMARKS = {
-    "globalrg-retrieval": "evaluation.benchmarks.globalrg_retrieval",
-    "globalrg-grounding": "evaluation.benchmarks.globalrg_grounding",
-    "crope": "evaluation.benchmarks.crope",
-    "cultwin": "evaluation.benchmarks.cultwin",
-    "zeroshot": "evaluation.benchmarks.zeroshot",
-    "retrieval": "evaluation.benchmarks.retrieval",
+    "globalrg-retrieval": "cultureclip.evaluation.benchmarks.globalrg_retrieval",
+    "globalrg-grounding": "cultureclip.evaluation.benchmarks.globalrg_grounding",
+    "crope": "cultureclip.evaluation.benchmarks.crope",
+    "cultwin": "cultureclip.evaluation.benchmarks.cultwin",
+    "zeroshot": "cultureclip.evaluation.benchmarks.zeroshot",
+    "retrieval": "cultureclip.evaluation.benchmarks.retrieval",
 }
 """Benchmark name -> its module."""
 

@@ -8,7 +8,7 @@ whole batch. Exits non-zero (AssertionError) on a mismatch.
 import torch
 import torch.distributed as dist
 
-from modeling_cultureclip import CultureCLIPLoss
+from cultureclip.modeling import CultureCLIPLoss
 
 PER_RANK, IN_DIM, DIM = 3, 6, 4
 

@@ -13,10 +13,12 @@ def curated_sides(num_twins: int, captions_per_concept: int) -> list[dict[str, t
     generation pipeline's ``captions.mode: compose``): ``[{side: (concept, country, captions)}]``."""
     from importlib import resources
 
-    from dataset_builder.captions import compose, compose_templates
-    from dataset_builder.curated import load_curated
+    from cultureclip.dataset_builder.captions import compose, compose_templates
+    from cultureclip.dataset_builder.curated import load_curated
 
-    text = (resources.files("dataset_builder") / "prompts" / "caption_compose.txt").read_text(encoding="utf-8")
+    text = (resources.files("cultureclip.dataset_builder") / "prompts" / "caption_compose.txt").read_text(
+        encoding="utf-8"
+    )
     templates, sides = compose_templates(text), []
     for twin in load_curated():
         try:
@@ -58,7 +60,7 @@ def synthetic_pair_rows(
     """
     from PIL import Image
 
-    from dataset_builder.records import CATEGORIES
+    from cultureclip.dataset_builder.records import CATEGORIES
 
     rng = random.Random(seed)
     real = curated_sides(num_twins, captions_per_concept) if curated else None

@@ -133,7 +133,7 @@ PRESETS = {
 def tokenizer_corpus() -> list[str]:
     """The project's own text the tiny tokenizers are trained on: the curated twins and prompts."""
     lines = []
-    data = resources.files("dataset_builder") / "data"
+    data = resources.files("cultureclip.dataset_builder") / "data"
     for path in sorted(data.iterdir(), key=lambda p: p.name):
         if path.name.endswith(".jsonl"):
             for line in path.read_text(encoding="utf-8").splitlines():
