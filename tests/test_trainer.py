@@ -164,6 +164,13 @@ def test_a_peft_model_keeps_its_adapters_and_follows_train_logit_scale(tiny_mode
     assert {name.split("layers.")[1][0] for name, _ in adapted.named_parameters() if "lora_A" in name} == {"0"}
 
 
+def test_the_loss_is_divided_by_accumulation_steps_on_every_transformers_5(tiny_models, tmp_path):
+    # transformers >= 5.19 reads loss_is_scaled_for_ga; earlier 5.x skip the division when the
+    # model "accepts loss kwargs" (CLIPModel's forward takes **kwargs).
+    trainer = _trainer(tiny_models, _config(tmp_path))
+    assert trainer.loss_is_scaled_for_ga is False and trainer.model_accepts_loss_kwargs is False
+
+
 def test_compute_metrics_is_refused_with_the_alternative(tiny_models, tmp_path):
     with pytest.raises(ValueError, match="does not call compute_metrics.*evaluation.evaluate"):
         _trainer(tiny_models, _config(tmp_path), compute_metrics=lambda prediction: {})
@@ -272,6 +279,7 @@ def test_image_columns_of_file_paths_train(tiny_models, tmp_path):
         ({"lora_layers": "top"}, "lora_layers='top' is not valid"),
         ({"lora_layers": "1,-2"}, "lora_layers='1,-2' is not valid"),
         ({"remove_unused_columns": True}, "set it to False"),
+        ({"push_to_hub": True}, "push_to_hub=True would upload .* run `cultureclip publish model --checkpoint"),
     ],
 )
 def test_bad_configs_say_how_to_fix_them(tmp_path, overrides, message):
