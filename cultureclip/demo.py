@@ -2,7 +2,8 @@
 
 tiny models -> generate CulTwin (curated twins, tiny diffusion) -> build the release -> train
 CultureCLIP (LoRA) -> evaluate base vs fine-tuned -> build the Hub repository folders (-> push
-them, with ``--push-to-hub ORG``: the model, the dataset and the tiny base CLIP, see `REPOSITORIES`).
+them, with ``--push-to-hub ORG``: the model, the dataset, the tiny base CLIP and the demo Space, see
+`REPOSITORIES`).
 
 Each stage runs the same code as its own command. The models have random weights: the demo
 shows that every piece runs and connects, not that the result is any good.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import time
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ REPOSITORIES = {
     "cultureclip": "the model",
     "cultwin": "the dataset",
     "tiny-random-clip": "the tiny random-weight base CLIP the model card names",
+    "cultureclip-demo": "the demo Space comparing the two CLIPs",
 }
 
 
@@ -120,6 +123,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
 
     from .hub import build_dataset_repo, build_model_repo, push_folders
     from .resources import project_file
+    from .space import build_space_repo
 
     out = config.output_dir
     paths = {
@@ -130,9 +134,13 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
         "evaluation": out / "eval",
         "model repository": out / "hub" / "model",
         "base repository": out / "hub" / "base",
+        "demo Space": out / "hub" / "space",
     }
+    if importlib.util.find_spec("gradio") is None:
+        print("The demo Space is not built: it needs gradio (pip install 'cultureclip[space]').")
+        del paths["demo Space"]
     org = config.push_to_hub or "org"
-    model_repo, dataset_repo, base_repo = (f"{org}/{name}" for name in REPOSITORIES)
+    model_repo, dataset_repo, base_repo, space_repo = (f"{org}/{name}" for name in REPOSITORIES)
 
     def models():
         make_tiny_models(paths["tiny models"])
@@ -192,6 +200,11 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
         tokenizer = str(paths["tiny models"] / "clip")
         dataset = build_dataset_repo(paths["CulTwin release"], dataset_repo, tokenizer)
         folders.extend([base, dataset, *model.folders])
+        if "demo Space" in paths:
+            space = build_space_repo(
+                space_repo, paths["demo Space"], model=model_repo, dataset=dataset_repo, baseline=base_repo
+            )
+            folders.append(space)
 
     stages = [
         ("tiny models", models),
@@ -213,6 +226,16 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
         stage()
         print(f"{name:<16} {time.perf_counter() - start:6.1f} s", flush=True)
     return paths
+
+
+def space_command(paths: dict[str, Path]) -> str:
+    """The command that serves the demo's Space folder on its local model, baseline and release."""
+    env = {
+        "CULTURECLIP_MODEL": paths["model repository"],
+        "CULTURECLIP_BASELINE": paths["base repository"],
+        "CULTURECLIP_DATASET": paths["CulTwin release"],
+    }
+    return " ".join(f"{k}={v}" for k, v in env.items()) + f" python {paths['demo Space'] / 'app.py'}"
 
 
 def main(argv: list[str]) -> int:
@@ -246,5 +269,7 @@ def main(argv: list[str]) -> int:
     print("\nArtifacts:")
     for name, path in paths.items():
         print(f"  {name:<17} {path}")
+    if "demo Space" in paths:
+        print(f"\nThe demo Space, on these local artifacts:\n  {space_command(paths)}")
     print(f"\n{REAL_COMMANDS}")
     return 0

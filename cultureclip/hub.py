@@ -60,7 +60,7 @@ class RepoFolder:
     Args:
         path: the local folder.
         repo_id: the Hub repository, ``org/name``.
-        repo_type: ``"model"`` or ``"dataset"``.
+        repo_type: ``"model"``, ``"dataset"`` or ``"space"``.
         usage: the Python expression users load it with, e.g. ``load_dataset("org/cultwin")``.
         files: its files, relative to ``path``, sorted.
     """
@@ -271,7 +271,8 @@ def push_to_hub(
     retry += (f" --revision {revision}" if revision else "") + (" --create-pr" if create_pr else "")
     try:
         # private=None leaves a new repository to the account's default visibility.
-        api.create_repo(folder.repo_id, repo_type=folder.repo_type, private=private or None, exist_ok=True)
+        sdk = {"space_sdk": "gradio"} if folder.repo_type == "space" else {}
+        api.create_repo(folder.repo_id, repo_type=folder.repo_type, private=private or None, exist_ok=True, **sdk)
         if revision is not None and revision != "main":
             api.create_branch(folder.repo_id, branch=revision, repo_type=folder.repo_type, exist_ok=True)
         info = api.upload_folder(

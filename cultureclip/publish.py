@@ -1,10 +1,12 @@
-"""``cultureclip publish model|dataset``: build the Hub repository folder, then upload it in one commit.
+"""``cultureclip publish model|dataset|space``: build the Hub repository folder, then upload it in one commit.
 
 Examples::
 
     cultureclip publish model --checkpoint runs/train --eval-dir runs/eval \\
         --repo-id org/cultureclip --output-dir hub-release/cultureclip --dry-run
     cultureclip publish dataset --release-dir runs/cultwin --repo-id org/cultwin --private
+    cultureclip publish space --repo-id org/cultureclip-demo --model-repo org/cultureclip \\
+        --dataset-repo org/cultwin --dry-run
 
 The token comes from ``hf auth login`` or ``HF_TOKEN``; it is never printed or written.
 """
@@ -18,6 +20,7 @@ import sys
 from cultureclip.dataset_builder.validate import DEFAULT_TOKENIZER
 
 from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_folders
+from .space import DEFAULT_BASELINE, build_space_repo
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -30,9 +33,10 @@ def _assignment(text: str) -> tuple[str, str]:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="cultureclip publish",
-        description="Publish CultureCLIP (model) or CulTwin (dataset) to the Hugging Face Hub in one commit.",
+        description="Publish CultureCLIP (model), CulTwin (dataset) or the demo (space) to the Hugging Face Hub "
+        "in one commit.",
     )
-    kinds = root.add_subparsers(dest="kind", required=True, metavar="{model,dataset}")
+    kinds = root.add_subparsers(dest="kind", required=True, metavar="{model,dataset,space}")
 
     model = kinds.add_parser("model", help="the merged CLIPModel + processor, LoRA adapter and model card")
     model.add_argument("--checkpoint", required=True, help="output folder of `cultureclip train`")
@@ -69,7 +73,18 @@ def parser() -> argparse.ArgumentParser:
         help="tokenizer the release's captions are checked with before upload (default: %(default)s)",
     )
 
-    for sub in (model, dataset):
+    space = kinds.add_parser("space", help="the demo Space: a Gradio app comparing the base CLIP and CultureCLIP")
+    space.add_argument("--repo-id", required=True, help="Space repository, org/name")
+    space.add_argument("--model-repo", required=True, help="Hub id of the CultureCLIP model the Space serves")
+    space.add_argument("--dataset-repo", required=True, help="Hub id of the CulTwin dataset the Space browses")
+    space.add_argument(
+        "--baseline-repo", default=DEFAULT_BASELINE, help="Hub id of the model to compare with (default: %(default)s)"
+    )
+    space.add_argument("--split", default="test", help="dataset split the Space shows (default: %(default)s)")
+    space.add_argument("--output-dir", help="where to build the Space folder (default hub-release/<repo name>)")
+    space.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output-dir")
+
+    for sub in (model, dataset, space):
         sub.add_argument("--dry-run", action="store_true", help="build and check the folder, upload nothing")
         sub.add_argument("--private", action="store_true", help="create the repository private")
         sub.add_argument("--revision", help="branch to commit to (created if missing; default main)")
@@ -110,6 +125,17 @@ def main(argv: list[str]) -> int:
 def _build(args: argparse.Namespace) -> list[RepoFolder]:
     if args.kind == "dataset":
         return [build_dataset_repo(args.release_dir, args.repo_id, tokenizer=args.tokenizer)]
+    if args.kind == "space":
+        space = build_space_repo(
+            args.repo_id,
+            args.output_dir or f"hub-release/{args.repo_id.split('/')[-1]}",
+            model=args.model_repo,
+            dataset=args.dataset_repo,
+            baseline=args.baseline_repo,
+            split=args.split,
+            overwrite=args.overwrite,
+        )
+        return [space]
     adapter = args.adapter or ("repo" if args.adapter_repo_id else "subfolder")
     release = build_model_repo(
         args.checkpoint,
@@ -131,4 +157,5 @@ def _build(args: argparse.Namespace) -> list[RepoFolder]:
 
 def _pushed(folder: RepoFolder, result: PushResult) -> str:
     where = f"pull request {result.pr_url}" if result.pr_url else f"commit {result.commit_url}"
-    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users load it with {folder.usage}"
+    how = "open it at" if folder.repo_type == "space" else "load it with"
+    return f"published {result.repo_type} repository {result.repo_id}: {where}\n  users {how} {folder.usage}"

@@ -61,3 +61,23 @@ def release_dir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cultwin")
     return build_release(write_run(root / "run"), root / "out", ReleaseConfig(seed=3, test_size=0.2)).output_dir
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory):
+    """One demo run pushed to a fake Hub client: ``(output folder, what it printed, the client's calls)``."""
+    import contextlib
+    import io
+
+    from test_hub import FakeHfApi
+
+    from cultureclip.demo import main
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    printed = io.StringIO()
+    FakeHfApi.calls = []
+    argv = ["--output-dir", str(out), "--twin-pairs", "6", "--test-pairs", "2", "--train-steps", "4"]
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setattr("huggingface_hub.HfApi", FakeHfApi)
+        assert main([*argv, "--push-to-hub", "my-org"]) == 0
+    return out, printed.getvalue(), list(FakeHfApi.calls)

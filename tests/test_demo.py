@@ -1,5 +1,3 @@
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -7,37 +5,24 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_hub import FakeHfApi
 
 from cultureclip.demo import DemoConfig, main
 
 
-@pytest.fixture(scope="module")
-def demo_output(tmp_path_factory):
-    """One demo run, pushed to a fake Hub client that records the uploads."""
-    out = tmp_path_factory.mktemp("demo") / "out"
-    printed = io.StringIO()
-    FakeHfApi.calls = []
-    argv = ["--output-dir", str(out), "--twin-pairs", "6", "--test-pairs", "2", "--train-steps", "4"]
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
-        patch.setattr("huggingface_hub.HfApi", FakeHfApi)
-        assert main([*argv, "--push-to-hub", "my-org"]) == 0
-    return out, printed.getvalue()
-
-
 def test_demo_pushes_base_dataset_and_model_in_one_commit_each(demo_output):
-    uploads = [(repo, options["repo_type"]) for call, repo, options in FakeHfApi.calls if call == "upload_folder"]
+    uploads = [(repo, options["repo_type"]) for call, repo, options in demo_output[2] if call == "upload_folder"]
     assert uploads == [
         ("my-org/tiny-random-clip", "model"),
         ("my-org/cultwin", "dataset"),
         ("my-org/cultureclip", "model"),
+        ("my-org/cultureclip-demo", "space"),
     ]
     card = (demo_output[0] / "hub" / "model" / "README.md").read_text()
     assert "base_model: my-org/tiny-random-clip" in card and "my-org/cultwin" in card
 
 
 def test_push_to_hub_help_and_readme_name_every_repository_it_pushes(demo_output, capsys, monkeypatch):
-    pushed = [repo.replace("my-org/", "ORG/") for call, repo, _ in FakeHfApi.calls if call == "upload_folder"]
+    pushed = [repo.replace("my-org/", "ORG/") for call, repo, _ in demo_output[2] if call == "upload_folder"]
     monkeypatch.setenv("COLUMNS", "1000")  # no wrapping inside a repo id
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -49,9 +34,9 @@ def test_push_to_hub_help_and_readme_name_every_repository_it_pushes(demo_output
 
 
 def test_demo_prints_stages_artifacts_and_real_commands(demo_output):
-    out, printed = demo_output
+    out, printed, _ = demo_output
     assert "plumbing, not quality" in printed
-    for stage in ("tiny models", "generate", "build-dataset", "train", "evaluate", "release folders"):
+    for stage in ("tiny models", "generate", "build-dataset", "train", "evaluate", "release folders", "push to hub"):
         assert any(line.startswith(stage) and line.endswith(" s") for line in printed.splitlines()), stage
     for path in ("tiny-models/clip", "run/run.json", "cultwin/README.md", "train/merged", "eval/summary.json"):
         assert (out / path).exists(), path
@@ -64,7 +49,7 @@ def test_demo_prints_stages_artifacts_and_real_commands(demo_output):
 
 def test_demo_outputs_load_with_plain_libraries(demo_output):
     """A new process, offline, without project code: the model and the dataset the demo built."""
-    out, _ = demo_output
+    out, _, _ = demo_output
     script = textwrap.dedent(
         """
         import sys
