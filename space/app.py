@@ -245,13 +245,21 @@ class Demo:
         return rows, sorted(str(p) for p in (folder / "plots").glob("*.png"))
 
 
+def _shown(name_or_path: str, kind: str = "") -> str:
+    """A Hub id as a link (``kind`` "datasets/" for a dataset); a local folder by its name only."""
+    if Path(name_or_path).is_dir():
+        return f"the local folder `{Path(name_or_path).name}`"
+    return f"[`{name_or_path}`](https://huggingface.co/{kind}{name_or_path})"
+
+
 def build_ui(demo: Demo) -> gr.Blocks:
     names = demo.names
     with gr.Blocks(title="CultureCLIP") as ui:
+        config = demo.config
         gr.Markdown(
             f"# CultureCLIP\nCLIP fine-tuned to tell apart concepts that look alike but belong to different "
-            f"cultures. Model: `{demo.config.model}`; baseline: `{demo.config.baseline}`; data: "
-            f"`{demo.config.dataset}` ({demo.config.split} split)."
+            f"cultures. Model: {_shown(config.model)}; baseline: {_shown(config.baseline)}; data: "
+            f"{_shown(config.dataset, 'datasets/')} ({config.split} split)."
         )
         with gr.Tab("Compare"):
             key = gr.State(None)
@@ -259,7 +267,10 @@ def build_ui(demo: Demo) -> gr.Blocks:
                 with gr.Column():
                     image = gr.Image(type="pil", label="Image", elem_id="image")
                     example = gr.Dropdown(
-                        [label for label, _, _ in demo.examples], label="…or a CulTwin image", elem_id="example"
+                        [label for label, _, _ in demo.examples],
+                        value=None,
+                        label="…or a CulTwin image",
+                        elem_id="example",
                     )
                     category = gr.Dropdown(
                         [ALL_CATEGORIES, *demo.categories],
@@ -284,7 +295,7 @@ def build_ui(demo: Demo) -> gr.Blocks:
                 demo.twins_table(ALL_CATEGORIES, ALL_REGIONS), headers=headers, interactive=False, elem_id="twins"
             )
             gallery = gr.Gallery(label="Images and captions", columns=4, elem_id="pair-images")
-            details = gr.Markdown(elem_id="pair-details")
+            details = gr.Markdown("Click a pair to see its images, captions and context.", elem_id="pair-details")
             for control in (twin_category, region):
                 control.change(demo.twins_table, [twin_category, region], table)
 

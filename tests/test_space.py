@@ -209,10 +209,25 @@ def test_the_space_in_a_real_browser(demo_output, tmp_path):
         driver.find_element(By.XPATH, "//button[@role='tab' and normalize-space()='Twins']").click()
         table = wait.until(expected_conditions.visibility_of_element_located((By.ID, "twins")))
         wait.until(lambda d: "twin accuracy" in table.text)
+        rows = [row.text for row in table.find_elements(By.CSS_SELECTOR, "[role=row]")[1:]]
         app = _app()
         demo = app.Demo(app.SpaceConfig(str(out / "hub" / "model"), str(out / "hub" / "base"), str(out / "cultwin")))
+        assert len(rows) == len(demo.pairs)
         for pair in demo.pairs:
-            assert pair.a["concept"] in table.text and pair.b["concept"] in table.text
+            labels = (pair.a["concept"], pair.b["concept"])
+            images = [(side["concept"], image) for side in (pair.a, pair.b) for image in side["images"]]
+            accuracies = []
+            for model_dir in (out / "hub" / "base", out / "hub" / "model"):
+                hits = [max(s := _pipeline_scores(model_dir, im, labels), key=s.get) == c for c, im in images]
+                accuracies.append(f"{sum(hits) / len(hits):.0%}")
+            (row,) = [row for row in rows if row.startswith(f"{pair.a['concept']} ({pair.a['country']})")]
+            assert row.split()[-2:] == accuracies
+        first = demo.pairs[0]
+        name = f"{first.a['concept']} ({first.a['country']})"
+        table.find_elements(By.XPATH, f".//*[@role='row']//*[normalize-space()='{name}']")[-1].click()
+        shown = len(first.a["images"]) + len(first.b["images"])
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#pair-images img")) >= shown)
+        assert first.a["context"][:40] in driver.find_element(By.ID, "pair-details").text
         driver.save_screenshot(str(tmp_path / "twins.png"))
         screenshots = os.environ.get("CULTURECLIP_SCREENSHOTS")
         if screenshots:
