@@ -327,8 +327,10 @@ def _plain(value: Any) -> Any:
 def _build(cls: type[S], data: Any, source: str, where: str) -> S:
     if isinstance(data, cls):
         return data
+    if not isinstance(data, dict) and not where:
+        raise SchemaError(f"{source} holds a {type(data).__name__}, expected a JSON object.")
     if not isinstance(data, dict):
-        raise SchemaError(f"{source}: {where or 'the file'} must be a JSON object, got {_short(data)}.")
+        raise SchemaError(f"{source}: {where.rstrip('.')} must be a JSON object, got {_short(data)}.")
     hints = typing.get_type_hints(cls)
     declared = [f for f in fields(cls) if f.name != "extra" and f.init]
     missing = [f.name for f in declared if f.name not in data and _required(f)]
