@@ -67,6 +67,11 @@ def _percent(value: float | None) -> float | None:
 
 def plot_summary(results: EvaluationResults, path: str | Path, names: dict[str, str] | None = None) -> Path:
     """Bar chart of accuracy per benchmark, the model next to the baseline, with each benchmark's chance level."""
+    return _save(summary_figure(results, names), path)
+
+
+def summary_figure(results: EvaluationResults, names: dict[str, str] | None = None):
+    """The figure `plot_summary` saves."""
     plt = _pyplot()
     summary = results.summary
     rows = summary.rows
@@ -91,7 +96,7 @@ def plot_summary(results: EvaluationResults, path: str | Path, names: dict[str, 
     axes.set_ylim(0, 105)
     axes.set_title("Accuracy per benchmark" + (": model vs baseline" if len(series) > 1 else ""))
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(figure, plt, path)
+    return figure
 
 
 def plot_groups(
@@ -102,6 +107,13 @@ def plot_groups(
     names: dict[str, str] | None = None,
 ) -> Path:
     """Horizontal bars of per-group accuracy (``result.groups[field]``), with the baseline's."""
+    return _save(groups_figure(result, field, baseline, names), path)
+
+
+def groups_figure(
+    result: BenchmarkResult, field: str, baseline: BenchmarkResult | None = None, names: dict[str, str] | None = None
+):
+    """The figure `plot_groups` saves."""
     plt = _pyplot()
     groups = result.groups[field]
     shown = sorted(groups, key=lambda name: -groups[name].total)[:MAX_GROUPS][::-1]
@@ -125,7 +137,7 @@ def plot_groups(
     axes.set_xlim(0, 110)
     axes.set_title(f"{result.benchmark}: accuracy by {field}")
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(figure, plt, path)
+    return figure
 
 
 def write_plots(output_dir: str | Path, results: EvaluationResults, names: dict[str, str] | None = None) -> list[Path]:
@@ -153,7 +165,8 @@ def _breakdowns(results: EvaluationResults) -> list[tuple[str, str]]:
     return [(name, field) for name, result in results.model.items() for field in result.groups]
 
 
-def _save(figure, plt, path) -> Path:
+def _save(figure, path) -> Path:
+    plt = _pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()

@@ -455,3 +455,25 @@ def test_results_of_another_model_are_refused(broken_checkpoint, eval_dir, tmp_p
     err = capsys.readouterr().err
     evaluated = load_results(eval_dir).model["cultwin"].model.name_or_path
     assert f"cultwin scored {evaluated}" in err and f"cultureclip evaluate --model {merged}" in err
+
+
+def test_the_model_repository_names_no_local_folder(training_output, eval_dir, tiny_models, tmp_path):
+    """The card, the published training record, the adapter config and the plots name the base model
+    and the data by Hub id: none of the folders the run read or wrote appears in a published file."""
+    from huggingface_hub import ModelCard
+
+    release = build_model_repo(
+        training_output, "org/cultureclip", tmp_path / "hub", eval_dir=eval_dir, **IDS, **EVAL_IDS
+    )
+    local = [str(training_output), str(eval_dir), str(tiny_models["clip"]), str(tiny_models["clip"].parent)]
+    texts = {
+        name: (release.model.path / name).read_text()
+        for name in release.model.files
+        if name.endswith((".json", ".md"))
+    }
+    assert {"README.md", "training_record.json", "adapter/adapter_config.json"} <= set(texts)
+    assert not [(name, path) for name, text in texts.items() for path in local if path in text]
+    assert read_training_record(release.model.path).base_model == "org/tiny-clip"
+    assert json.loads(texts["adapter/adapter_config.json"])["base_model_name_or_path"] == "org/tiny-clip"
+    values = [result.metric_value for result in ModelCard.load(release.model.path / "README.md").data.eval_results]
+    assert values and all(value == round(value, 4) for value in values)

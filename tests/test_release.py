@@ -341,3 +341,11 @@ def test_large_splits_are_sharded(tmp_path, monkeypatch):
     report = validate_release(out, tokenizer=None)
     assert report.ok, report.format()
     assert report.num_rows == result.num_rows
+
+
+def test_card_states_the_download_size_of_each_configuration(release):
+    """``download_size`` is what users download: the configuration's Parquet files (datasets leaves it 0)."""
+    card = DatasetCard.load(release["out"] / "README.md")
+    for info in card.data.to_dict()["dataset_info"]:
+        files = (release["out"] / info["config_name"]).glob("*.parquet")
+        assert info["download_size"] == sum(path.stat().st_size for path in files) > 0
