@@ -5,20 +5,20 @@
 ``model-index`` built from the evaluation results) and every number in the text come from the
 run's files, never typed by hand.
 
-The training record (``training_record.json`` in a training output folder, written by
-`cultureclip.trainer.export.training_record`) must hold the keys of `RECORD_KEYS`, ``dataset.<DATASET_KEYS>``
-and ``training.<trainer.export.RECORD_FIELDS>``; a missing key is an error that names it.
+The training record and the evaluation results are read through `cultureclip.schemas`
+(`TrainingRecord`, `EvaluationResults`); a missing key is an error that names it.
 """
 
 from __future__ import annotations
 
-import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cultureclip.evaluation import to_eval_results
-from cultureclip.evaluation.results import DISPLAY_NAMES
+from cultureclip.evaluation.results import DISPLAY_NAMES, EvaluationResults
+from cultureclip.schemas import TrainingRecord
 
 from .resources import project_file
 
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
 
 TEMPLATE = "model_card.md"
 PAPER_URL = "https://arxiv.org/abs/2507.06210"
-
-# The keys of training_record.json (written by `cultureclip.trainer.export.training_record`) the card reads;
-# ``training`` must also hold every field of `cultureclip.trainer.export.RECORD_FIELDS`.
-RECORD_KEYS = ("base_model", "dataset", "training", "metrics", "libraries")
-DATASET_KEYS = ("id", "config", "split", "revision", "fingerprint", "train_rows")
 
 # The Hub's repo id grammar: "name" or "namespace/name", letters, digits, "-", "_", ".".
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
@@ -64,43 +59,25 @@ def is_repo_id(value: str) -> bool:
     return bool(_REPO_ID.match(value)) and not Path(value).exists()
 
 
-def read_training_record(checkpoint: str | Path) -> dict[str, Any]:
-    """Reads and checks ``training_record.json`` of a training output folder.
+def read_training_record(checkpoint: str | Path) -> TrainingRecord:
+    """Reads ``training_record.json`` of a training output folder.
 
     Raises:
         FileNotFoundError: the folder has no ``training_record.json``.
-        ValueError: a key of `RECORD_KEYS` (or of its ``dataset`` / ``training`` parts) is missing.
+        cultureclip.schemas.SchemaError: the record lacks a key, or is of a newer format.
     """
-    path = Path(checkpoint) / "training_record.json"
+    path = Path(checkpoint) / TrainingRecord.FILE
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist: --checkpoint must be the output folder of `cultureclip train` "
             "(with merged/, adapter/ and training_record.json)."
         )
-    from cultureclip.trainer.export import RECORD_FIELDS
-
-    record = json.loads(path.read_text())
-    _require(record, RECORD_KEYS, path, "")
-    _require(record["dataset"], DATASET_KEYS, path, "dataset.")
-    _require(record["training"], (*RECORD_FIELDS, "world_size", "effective_batch_size"), path, "training.")
-    return record
-
-
-def _require(mapping: Any, keys: tuple[str, ...], path: Path, prefix: str) -> None:
-    if not isinstance(mapping, dict):
-        raise ValueError(f"{path}: {prefix.rstrip('.') or 'the record'} must be a JSON object, got {mapping!r}.")
-    missing = [key for key in keys if key not in mapping]
-    if missing:
-        raise ValueError(
-            f"{path} lacks {', '.join(prefix + key for key in missing)}: the model card reads these keys (see "
-            "RECORD_KEYS and DATASET_KEYS in cultureclip.cards, RECORD_FIELDS in cultureclip.trainer.export). Re-run training "
-            "with this version, or add them to the record."
-        )
+    return TrainingRecord.read(path)
 
 
 def with_hub_dataset_ids(
-    results: dict[str, Any], training_dataset: str, eval_dataset_ids: dict[str, str] | None = None
-) -> dict[str, Any]:
+    results: EvaluationResults, training_dataset: str, eval_dataset_ids: dict[str, str] | None = None
+) -> EvaluationResults:
     """``results`` (from `cultureclip.evaluation.load_results`) with every benchmark's dataset named by a Hub id.
 
     A benchmark evaluated on a Hub dataset keeps its id. One evaluated on local data is named by
@@ -112,9 +89,9 @@ def with_hub_dataset_ids(
             or ``eval_dataset_ids`` names a benchmark that was not evaluated on local data.
     """
     local = {
-        benchmark: result["dataset"]["id"]
-        for benchmark, result in results["model"].items()
-        if result["dataset"]["id"] is None or not is_repo_id(result["dataset"]["id"])
+        benchmark: result.dataset.id
+        for benchmark, result in results.model.items()
+        if result.dataset.id is None or not is_repo_id(result.dataset.id)
     }
     given = eval_dataset_ids or {}
     stray = sorted(set(given) - set(local))
@@ -140,42 +117,42 @@ def with_hub_dataset_ids(
             + " with the Hub id of that data."
         )
     model = {
-        benchmark: {**result, "dataset": {**result["dataset"], "id": ids[benchmark]}} if benchmark in ids else result
-        for benchmark, result in results["model"].items()
+        benchmark: replace(result, dataset=replace(result.dataset, id=ids[benchmark])) if benchmark in ids else result
+        for benchmark, result in results.model.items()
     }
-    return {**results, "model": model}
+    return replace(results, model=model)
 
 
-def result_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+def result_rows(results: EvaluationResults) -> list[dict[str, Any]]:
     """The rows of the card's results table, from `cultureclip.evaluation.load_results` output.
 
     Each row: ``benchmark`` (display name), ``dataset`` (id), ``accuracy``, ``correct``, ``total``,
     ``baseline`` and ``delta`` (``None`` when the baseline was not evaluated on it).
     """
     rows = []
-    for row in results["summary"]["rows"]:
-        result = results["model"][row["benchmark"]]
+    for row in results.summary.rows:
+        result = results.model[row.benchmark]
         rows.append(
             {
-                "benchmark": DISPLAY_NAMES[row["benchmark"]],
-                "dataset": result["dataset"]["id"],
-                "accuracy": row["model"],
-                "correct": result["correct"],
-                "total": result["total"],
-                "baseline": row["baseline"],
-                "delta": row["delta"],
+                "benchmark": DISPLAY_NAMES[row.benchmark],
+                "dataset": result.dataset.id,
+                "accuracy": row.model,
+                "correct": result.correct,
+                "total": result.total,
+                "baseline": row.baseline,
+                "delta": row.delta,
             }
         )
     return rows
 
 
 def render_model_card(
-    record: dict[str, Any],
+    record: TrainingRecord,
     repo_id: str,
     *,
     base_model_id: str | None = None,
     dataset_id: str | None = None,
-    results: dict[str, Any] | None = None,
+    results: EvaluationResults | None = None,
     plots: list[str] = (),
     adapter_location: str | None = None,
     license: str = "apache-2.0",
@@ -211,8 +188,9 @@ def render_model_card(
         template_path = project_file(TEMPLATE)
     elif not Path(template_path).is_file():
         raise FileNotFoundError(f"The model card template {template_path} is missing.")
-    base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
-    dataset = _hub_id(dataset_id or record["dataset"]["id"], "training dataset", "--dataset-id")
+    base_model = _hub_id(base_model_id or record.base_model, "base model", "--base-model-id")
+    dataset = _hub_id(dataset_id or record.dataset.id, "training dataset", "--dataset-id")
+    record = record.published(base_model, dataset)
     if results:
         results = with_hub_dataset_ids(results, dataset, eval_dataset_ids)
     card_data = ModelCardData(
@@ -223,7 +201,7 @@ def render_model_card(
         datasets=[dataset],
         license=license,
         tags=["clip", "cultureclip", "culture", "vision-language", "zero-shot-image-classification"]
-        + (["lora"] if record["training"]["finetuning"] == "lora" else []),
+        + (["lora"] if record.training["finetuning"] == "lora" else []),
         eval_results=to_eval_results(results) if results else None,
     )
     return ModelCard.from_template(
@@ -233,9 +211,9 @@ def render_model_card(
         base_model=base_model,
         dataset_id=dataset,
         record=record,
-        lora=record["training"]["finetuning"] == "lora",
-        hyperparameters=_hyperparameters(record["training"]),
-        libraries={name: version for name, version in record["libraries"].items() if version},
+        lora=record.training["finetuning"] == "lora",
+        hyperparameters=_hyperparameters(record.training),
+        libraries={name: version for name, version in record.libraries.items() if version},
         results=result_rows(results) if results else [],
         plots=list(plots),
         adapter_location=adapter_location,
@@ -244,12 +222,12 @@ def render_model_card(
 
 
 def render_adapter_card(
-    record: dict[str, Any], repo_id: str, model_repo_id: str, base_model_id: str | None = None
+    record: TrainingRecord, repo_id: str, model_repo_id: str, base_model_id: str | None = None
 ) -> ModelCard:
     """The short card of a LoRA adapter published in its own repository (``library_name: peft``)."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    base_model = _hub_id(base_model_id or record["base_model"], "base model", "--base-model-id")
+    base_model = _hub_id(base_model_id or record.base_model, "base model", "--base-model-id")
     card_data = ModelCardData(
         library_name="peft", base_model=base_model, tags=["clip", "cultureclip", "lora"], license=None
     )

@@ -26,6 +26,7 @@ Example (a run trained from local folders names the Hub ids its card should cite
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ from typing import Any
 from cultureclip.dataset_builder.release import ReleaseConfig
 from cultureclip.dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
 from cultureclip.evaluation import load_results
+from cultureclip.evaluation.plots import plot_files, write_plots
+from cultureclip.evaluation.results import EvaluationResults
+from cultureclip.schemas import TrainingRecord
 
 from .cards import (
     read_training_record,
@@ -166,14 +170,14 @@ def build_model_repo(
     results = load_results(eval_dir) if eval_dir is not None else None
     if results is not None:
         _check_evaluated_model(results, merged, eval_dir)
-    plots = _plots(Path(eval_dir)) if eval_dir is not None else {}
+    plots = plot_files(results) if results is not None else []
     card = render_model_card(
         record,
         repo_id,
         base_model_id=base_model_id,
         dataset_id=dataset_id,
         results=results,
-        plots=list(plots),
+        plots=plots,
         adapter_location={"subfolder": "adapter/", "repo": adapter_repo_id, "none": None}[adapter],
         license=license,
         eval_dataset_ids=eval_dataset_ids,
@@ -183,19 +187,20 @@ def build_model_repo(
     _prepare(output_dir, overwrite)
     model_dir = output_dir / "model"
     skipped = _copy_safe(merged, model_dir, checkpoint)
-    shutil.copy2(checkpoint / "training_record.json", model_dir / "training_record.json")
-    for name, source in plots.items():
-        (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, model_dir / name)
+    # The card checked that both are Hub ids; the published files name them instead of local folders.
+    base, dataset = base_model_id or record.base_model, dataset_id or record.dataset.id
+    record.published(base, dataset).write(model_dir / TrainingRecord.FILE)
+    if results is not None:
+        names = {results.summary.model: repo_id} | ({record.base_model: base} if results.summary.baseline else {})
+        write_plots(model_dir, results, names)
     card.save(model_dir / "README.md")
     adapter_folder = None
     if adapter == "subfolder":
-        skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint)
+        skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint, base)
     elif adapter == "repo":
         adapter_dir = output_dir / "adapter"
-        skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint)
+        skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint, base)
         adapter_card.save(adapter_dir / "README.md")
-        base = base_model_id or record["base_model"]  # a Hub id: render_adapter_card checked it
         usage = f'PeftModel.from_pretrained(CLIPModel.from_pretrained("{base}"), "{adapter_repo_id}")'
         adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model", usage)
     model = RepoFolder.scan(model_dir, repo_id, "model", f'CLIPModel.from_pretrained("{repo_id}")')
@@ -372,20 +377,20 @@ def _check_merged(merged: Path) -> None:
         )
 
 
-def _check_evaluated_model(results: dict, merged: Path, eval_dir: str | Path) -> None:
+def _check_evaluated_model(results: EvaluationResults, merged: Path, eval_dir: str | Path) -> None:
     """Refuses results that were not measured on ``merged``: each records the fingerprint of the
     model it scored (`cultureclip.evaluation.ClipEncoder.fingerprint`: weights, preprocessing, vocabulary)."""
     from cultureclip.evaluation import load_encoder
 
     fingerprint = load_encoder(str(merged)).fingerprint
     others = {
-        benchmark: result["model"]
-        for benchmark, result in results["model"].items()
-        if result["model"]["fingerprint"] != fingerprint
+        benchmark: result.model
+        for benchmark, result in results.model.items()
+        if result.model.fingerprint != fingerprint
     }
     if others:
         scored = "; ".join(
-            f"{benchmark} scored {model['name_or_path']} (fingerprint {model['fingerprint'][:12]})"
+            f"{benchmark} scored {model.name_or_path} (fingerprint {model.fingerprint[:12]})"
             for benchmark, model in others.items()
         )
         raise ValueError(
@@ -395,11 +400,18 @@ def _check_evaluated_model(results: dict, merged: Path, eval_dir: str | Path) ->
         )
 
 
-def _copy_adapter(source: Path, target: Path, checkpoint: Path) -> list[str]:
+def _copy_adapter(source: Path, target: Path, checkpoint: Path, base_model: str) -> list[str]:
+    """Copies the adapter, its config naming ``base_model`` (a Hub id) instead of the folder it was trained from."""
     if not (source / "adapter_model.safetensors").is_file():
         raise ValueError(f"{source} has no adapter_model.safetensors; only safetensors adapters are published.")
     # peft writes a placeholder README.md next to the adapter; the release has cards of its own.
-    return _copy_safe(source, target, checkpoint, exclude=("README.md",))
+    skipped = _copy_safe(source, target, checkpoint, exclude=("README.md",))
+    config_path = target / "adapter_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config_path.write_text(
+        json.dumps(config | {"base_model_name_or_path": base_model}, indent=2) + "\n", encoding="utf-8"
+    )
+    return skipped
 
 
 def _copy_safe(source: Path, target: Path, checkpoint: Path, exclude: tuple[str, ...] = ()) -> list[str]:
@@ -415,18 +427,6 @@ def _copy_safe(source: Path, target: Path, checkpoint: Path, exclude: tuple[str,
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
     return skipped
-
-
-def _plots(eval_dir: Path) -> dict[str, Path]:
-    """The PNG plots of an evaluation folder: path in the repository (``plots/<file name>``) -> file."""
-    plots = {}
-    # The summary chart (all benchmarks, model vs baseline) leads; the per-group charts follow.
-    for path in sorted(eval_dir.rglob("*.png"), key=lambda path: (path.name != "summary.png", path.name)):
-        name = f"plots/{path.name}"
-        if name in plots:
-            raise ValueError(f"{eval_dir} holds two plots named {path.name} ({plots[name]}, {path}): rename one.")
-        plots[name] = path
-    return plots
 
 
 def _prepare(output_dir: Path, overwrite: bool) -> None:

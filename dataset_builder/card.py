@@ -7,6 +7,9 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+from cultureclip.schemas import FORMAT_KEY, RunRecord
+
+from .config import STAGES, looks_like_path
 from .records import CATEGORIES
 from .run_data import RunData
 from .taxonomy import country_region
@@ -14,6 +17,10 @@ from .taxonomy import country_region
 CARD_TEMPLATE = "dataset_card.md"
 PREVIEW_IMAGE = "preview.png"
 _PREVIEW = ("concept", "country", "caption", "image")
+LOCAL = "a local model"
+"""How the card names a model, tokenizer or dataset the run read from a local folder."""
+LOCAL_FILE = "a local file"
+STAGE_COLUMNS = ("items_in", "kept", "rejected", "failed", "seconds", "note")
 _PAIR_COLUMNS = ["pair_id", "twin_id", "pos_concept_id", "neg_concept_id", "category", "pos_country", "neg_country"]
 
 
@@ -147,7 +154,7 @@ def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:
     return path
 
 
-def recorded_config(run_record: dict):
+def recorded_config(run_record: RunRecord):
     """The `GenerationConfig` a run recorded in ``run.json``, or ``None`` when it holds none this
     version reads (a run folder written by other code, such as TwinWorld's).
 
@@ -157,9 +164,33 @@ def recorded_config(run_record: dict):
     from .config import GenerationConfig
 
     try:
-        return GenerationConfig.from_dict(run_record.get("config"))
+        return GenerationConfig.from_dict(run_record.config)
     except ValueError:
         return None
+
+
+def public_record(run_record: RunRecord, generation) -> dict:
+    """The run record as the card shows it: a model, tokenizer or dataset the run read from a
+    local folder is `LOCAL`, never the path of the machine it ran on (``/home/me/tiny-models/clip``)."""
+    data = run_record.to_dict()
+    data.pop(FORMAT_KEY)
+    data["models"] = {role: _public(value) for role, value in run_record.models.items()}
+    if generation is not None:
+        config = data["config"] = json.loads(json.dumps(data["config"]))  # a copy to edit
+        for dotted in [*generation.references(), "curated_path"]:
+            *sections, key = dotted.split(".")
+            section = config
+            for name in sections:
+                section = section.get(name) or {}
+            if key in section:
+                section[key] = _public(section[key], LOCAL_FILE if dotted == "curated_path" else LOCAL)
+    return data
+
+
+def _public(reference, local: str = LOCAL):
+    if isinstance(reference, str) and (looks_like_path(reference) or Path(reference).expanduser().exists()):
+        return local
+    return reference
 
 
 def model_written_texts(config) -> str:
@@ -181,14 +212,21 @@ def filters_images(config) -> bool | None:
 
 
 def _summary_rows(summary) -> list[dict] | None:
-    """The run record's per-stage summary as table rows, when it is ``{stage: {name: value}}``."""
+    """The run record's per-stage summary as table rows in pipeline order, when it is
+    ``{stage: {name: value}}`` (files written before the order was kept list stages alphabetically)."""
     if not isinstance(summary, dict) or not all(isinstance(v, dict) for v in summary.values()):
         return None
+    order = {stage: index for index, stage in enumerate(STAGES)}
     rows = []
-    for stage, values in summary.items():
+    for stage in sorted(summary, key=lambda stage: order.get(stage, len(order))):
+        values = summary[stage]
         cells = {
-            key: ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else value
-            for key, value in values.items()
+            key: ", ".join(f"{k}: {v}" for k, v in values[key].items())
+            if isinstance(values[key], dict)
+            else values[key]
+            for key in sorted(
+                values, key=lambda key: STAGE_COLUMNS.index(key) if key in STAGE_COLUMNS else len(STAGE_COLUMNS)
+            )
         }
         rows.append({"stage": stage, **cells})
     return rows
@@ -197,7 +235,7 @@ def _summary_rows(summary) -> list[dict] | None:
 def render_card(
     card_data,
     statistics: dict,
-    run_record: dict,
+    run_record: RunRecord,
     pretty_name: str = "CulTwin",
     repo_id: str = "org/cultwin",
 ):
@@ -207,7 +245,7 @@ def render_card(
         card_data: A ``huggingface_hub.DatasetCardData`` with the YAML metadata (configs, license...).
         statistics: `release_statistics` of the release.
         run_record: The run's ``run.json``: its models, prompts, sampling settings, seeds,
-            config and summary are shown as they were recorded, and its config (`recorded_config`)
+            config and summary are shown as they were recorded (local paths as `LOCAL`), and its config (`recorded_config`)
             decides what the card says wrote the texts and filtered the images.
         pretty_name: The dataset's display name.
         repo_id: The Hub id shown in the loading examples.
@@ -218,11 +256,11 @@ def render_card(
     from huggingface_hub import DatasetCard
 
     generation = recorded_config(run_record)
-    summary_rows = _summary_rows(run_record.get("summary"))
+    summary_rows = _summary_rows(run_record.summary)
     summary_columns = list(dict.fromkeys(k for row in summary_rows or [] for k in row))
     recorded = {
-        key: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-        for key, value in run_record.items()
+        key: json.dumps(value, indent=2, ensure_ascii=False, sort_keys=key != "summary")
+        for key, value in public_record(run_record, generation).items()
         if not (key == "summary" and summary_rows)
     }
     return DatasetCard.from_template(
@@ -231,7 +269,6 @@ def render_card(
         pretty_name=pretty_name,
         repo_id=repo_id,
         stats=statistics,
-        run_record=run_record,
         generation=generation,
         model_texts=model_written_texts(generation),
         filtered=filters_images(generation),

@@ -302,9 +302,13 @@ class GenerationConfig:
         return self.vision_model or self.text_model
 
     def local_paths(self) -> dict[str, str]:
-        """The fields naming a checkpoint, tokenizer or dataset that `looks_like_path`, by dotted
-        name (an ``openai`` backend's model is the name the server serves, not a path)."""
-        references = {
+        """The `references` that `looks_like_path`, by dotted name."""
+        return {name: value for name, value in self.references().items() if value and looks_like_path(value)}
+
+    def references(self) -> dict[str, str | None]:
+        """The fields naming a checkpoint, tokenizer or dataset, by dotted name (an ``openai``
+        backend's model is the name the server serves, not a reference)."""
+        return {
             "captions.tokenizer": self.captions.tokenizer,
             "diffusion.model": self.diffusion.model,
             "quality.clip_model": self.quality.clip_model,
@@ -314,7 +318,6 @@ class GenerationConfig:
             for role, model in (("text_model", self.text_model), ("vision_model", self.vision_model))
             if model is not None and model.backend == "transformers"
         }
-        return {name: value for name, value in references.items() if value and looks_like_path(value)}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from cultureclip.schemas import RunRecord
+
 from . import captions, concepts, images, pairs, quality, twins
 from .config import STAGES, GenerationConfig, load_config
 from .pipeline import StageContext, StageResult
@@ -70,12 +72,12 @@ def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
         )
 
 
-def start_run(config: GenerationConfig, run_dir: Path) -> dict:
+def start_run(config: GenerationConfig, run_dir: Path) -> RunRecord:
     """The run record: a new one, or the folder's own if it was started with the same config."""
     record = read_run_record(run_dir)
     if record is not None:
-        if record["config"] != config.to_dict():
-            changed = sorted(k for k in config.to_dict() if record["config"].get(k) != config.to_dict()[k])
+        if record.config != config.to_dict():
+            changed = sorted(k for k in config.to_dict() if record.config.get(k) != config.to_dict()[k])
             raise ValueError(
                 f"{run_dir} was started with a different config (differs in {changed}); "
                 "resume with the same config, or use a new --output-dir."
@@ -87,7 +89,7 @@ def start_run(config: GenerationConfig, run_dir: Path) -> dict:
         "diffusion": config.diffusion.model,
         "clip_score": config.quality.clip_model,
     }
-    return {"config": config.to_dict(), "models": models, "seed": config.seed, "prompts": {}, "summary": {}}
+    return RunRecord(config=config.to_dict(), models=models, seed=config.seed)
 
 
 def stage_summary(ctx: StageContext, name: str, result, seconds: float, before: dict | None) -> dict:
@@ -104,7 +106,7 @@ def stage_summary(ctx: StageContext, name: str, result, seconds: float, before: 
 
 def generate(
     config: GenerationConfig, run_dir: str | Path, stages: list[str] | None = None, progress: bool = True
-) -> dict:
+) -> RunRecord:
     """Runs ``stages`` (default: all) into ``run_dir`` and returns the run record.
 
     Raises:
@@ -124,7 +126,7 @@ def generate(
     if state.is_main_process:
         for kind in FILES:
             repair_torn_tail(run_dir / FILES[kind])
-        record["libraries"] = _versions()
+        record.libraries = _versions()
         write_run_record(run_dir, record)
     state.wait_for_everyone()
     ctx = StageContext(config, run_dir, progress=progress)
@@ -136,10 +138,13 @@ def generate(
         state.wait_for_everyone()
         if not state.is_main_process:
             continue
-        summary = stage_summary(ctx, name, result, time.perf_counter() - start, record["summary"].get(name))
-        record["summary"][name] = summary
-        record["prompts"].update(ctx.prompts_used)
-        record["sampling"] = {
+        summary = stage_summary(ctx, name, result, time.perf_counter() - start, record.summary.get(name))
+        record.summary[name] = summary
+        record.summary = {
+            stage: record.summary[stage] for stage in STAGES if stage in record.summary
+        }  # pipeline order
+        record.prompts.update(ctx.prompts_used)
+        record.sampling = {
             role: {"temperature": m.temperature, "max_new_tokens": m.max_new_tokens}
             for role, m in (("text_model", config.text_model), ("vision_model", config.reader))
             if m is not None
@@ -153,9 +158,9 @@ def generate(
     return record
 
 
-def format_summary(record: dict) -> str:
+def format_summary(record: RunRecord) -> str:
     lines = [f"{'stage':<9} {'in':>6} {'kept':>6} {'failed':>6} {'seconds':>8}  rejected"]
-    for name, s in record["summary"].items():
+    for name, s in record.summary.items():
         rejected = ", ".join(f"{k}: {v}" for k, v in s["rejected"].items()) or "-"
         lines.append(f"{name:<9} {s['items_in']:>6} {s['kept']:>6} {s['failed']:>6} {s['seconds']:>8.1f}  {rejected}")
     return "\n".join(lines)

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
+from cultureclip.schemas import RunRecord
+
 CATEGORIES = (
     "Cuisine",
     "Clothing",
@@ -34,7 +36,7 @@ CATEGORIES = (
 )
 """The paper's eight cultural categories, in the order of the dataset's ``ClassLabel``."""
 
-RUN_RECORD = "run.json"
+RUN_RECORD = RunRecord.FILE
 
 
 @dataclass(frozen=True)

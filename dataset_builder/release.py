@@ -114,6 +114,8 @@ def _card_data(infos: dict, files: dict[str, dict[str, list[Path]]], config: Rel
             for name in CONFIGS
         ],
     )
+    for name, info in infos.items():  # the Parquet files users download; datasets leaves it 0 here
+        info.download_size = sum(path.stat().st_size for paths in files[name].values() for path in paths)
     DatasetInfosDict(infos).to_dataset_card_data(card_data)
     return card_data
 

@@ -10,11 +10,12 @@ missing or corrupt image are dropped instead and counted in `RunData.dropped_ima
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cultureclip.schemas import RunRecord, SchemaError
 
 from .records import (
     CATEGORIES,
@@ -50,7 +51,7 @@ class RunData:
     """The records of one run, indexed by id, restricted to what the release contains."""
 
     run_dir: Path
-    run_record: dict
+    run_record: RunRecord
     concepts: dict[str, Concept]
     twins: dict[str, Twin]
     captions: dict[str, Caption]
@@ -99,17 +100,14 @@ def _fail(message: str, items: list[str]) -> None:
         raise RunFolderError(f"{message}:\n  {shown}{more}")
 
 
-def _read_run_record(run_dir: Path) -> dict:
+def _read_run_record(run_dir: Path) -> RunRecord:
     path = run_dir / RUN_RECORD
     if not path.is_file():
         raise RunFolderError(f"{path} is missing: the run record is needed for the dataset card; rerun generation.")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise RunFolderError(f"{path} is not valid JSON ({error}).") from None
-    if not isinstance(record, dict):
-        raise RunFolderError(f"{path} holds a {type(record).__name__}, expected a JSON object.")
-    return record
+        return RunRecord.read(path)
+    except SchemaError as error:
+        raise RunFolderError(str(error)) from None
 
 
 def _check_references(concepts, twins, captions, pairs) -> None:

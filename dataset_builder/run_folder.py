@@ -9,11 +9,12 @@ processes may append to the same file: each line is one ``write`` call.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
-from .records import RUN_RECORD, Rejection, read_records, record_path, to_json
+from cultureclip.schemas import RunRecord
+
+from .records import Rejection, read_records, record_path, to_json
 
 
 def repair_torn_tail(path: Path) -> None:
@@ -64,14 +65,12 @@ def item_seed(base_seed: int, *parts) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def read_run_record(run_dir: str | Path) -> dict | None:
-    path = Path(run_dir) / RUN_RECORD
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+def read_run_record(run_dir: str | Path) -> RunRecord | None:
+    """The folder's ``run.json``, or ``None`` when it has none yet."""
+    path = Path(run_dir) / RunRecord.FILE
+    return RunRecord.read(path) if path.exists() else None
 
 
-def write_run_record(run_dir: str | Path, record: dict) -> None:
+def write_run_record(run_dir: str | Path, record: RunRecord) -> None:
     """Replaces ``run.json`` atomically (write a temporary file, then rename)."""
-    path = Path(run_dir) / RUN_RECORD
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    record.write(Path(run_dir) / RunRecord.FILE)

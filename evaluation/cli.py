@@ -116,8 +116,8 @@ def main(argv: list[str]) -> int:
             results[role][benchmark] = evaluate(encoder, benchmark, dataset, **run, **args.options[benchmark])
     written = write_results(args.output_dir, results["model"], results.get("baseline"))
     if not args.no_plots:
-        write_plots(args.output_dir, written["summary"], results["model"], results.get("baseline", {}))
-    print(format_table(written["summary"]["rows"]))
+        write_plots(args.output_dir, written)
+    print(format_table(written.summary.rows))
     for role in results:
         for benchmark, result in results[role].items():
             if result["unreadable_images"]:

@@ -142,8 +142,8 @@ def write_run(run_dir: str | Path, size: int = 32) -> Path:
         "sampling": {"temperature": 0.7, "max_new_tokens": 512},
         "seeds": {"base": 1000},
         "summary": {
-            "twins": {"in": 12, "kept": 10, "rejected": {"same_country": 1, "malformed_output": 1}},
-            "quality": {"in": 60, "kept": 58, "rejected": {"failed_filter": 2}},
+            "twins": {"items_in": 12, "kept": 10, "rejected": {"same_country": 1, "malformed_output": 1}},
+            "quality": {"items_in": 60, "kept": 58, "rejected": {"failed_filter": 2}},
         },
     }
     (run_dir / RUN_RECORD).write_text(json.dumps(run_record, indent=2), encoding="utf-8")

@@ -35,13 +35,13 @@ def test_evaluate_command_writes_results_summary_and_plots(tiny_models, tmp_path
             result = json.loads((folder / f"{name}.json").read_text())
             assert {"accuracy", "correct", "total", "items", "model", "dataset", "seed"} <= set(result)
     results = load_results(out)
-    assert results["model"]["cultwin"]["model"]["name_or_path"] == str(tiny_models["clip"])
-    assert results["baseline"]["cultwin"]["model"]["name_or_path"] == str(baseline)
-    for row in results["summary"]["rows"]:
-        model, other = results["model"][row["benchmark"]], results["baseline"][row["benchmark"]]
-        assert row["model"] == model["accuracy"] and row["baseline"] == other["accuracy"]
-        assert row["delta"] == pytest.approx(model["accuracy"] - other["accuracy"])
-        assert f"{100 * row['model']:.2f}" in printed
+    assert results.model["cultwin"].model.name_or_path == str(tiny_models["clip"])
+    assert results.baseline["cultwin"].model.name_or_path == str(baseline)
+    for row in results.summary.rows:
+        model, other = results.model[row.benchmark], results.baseline[row.benchmark]
+        assert row.model == model.accuracy and row.baseline == other.accuracy
+        assert row.delta == pytest.approx(model.accuracy - other.accuracy)
+        assert f"{100 * row.model:.2f}" in printed
 
     plots = sorted(path.name for path in (out / "plots").iterdir())
     assert (
@@ -53,11 +53,10 @@ def test_evaluate_command_writes_results_summary_and_plots(tiny_models, tmp_path
     entries = to_eval_results(results)
     assert [(e.dataset_name, e.metric_name) for e in entries] == [
         ("GlobalRG-Retrieval", "accuracy"),
-        ("CulTwin", "accuracy"),
         ("CulTwin", "concept_accuracy"),
         ("CulTwin", "caption_accuracy"),
     ]
-    assert entries[0].metric_value == results["model"]["globalrg-retrieval"]["accuracy"]
+    assert entries[0].metric_value == round(results.model["globalrg-retrieval"].accuracy, 4)
     assert entries[0].dataset_type == str(retrieval) and entries[0].dataset_split == "test"
 
 
@@ -97,9 +96,17 @@ def test_results_of_an_earlier_run_in_the_folder_are_not_loaded(tmp_path):
     from cultureclip.evaluation.results import write_results
 
     def result(benchmark, model):
-        return {"benchmark": benchmark, "accuracy": 0.5, "model": {"name_or_path": model}}
+        return {
+            "benchmark": benchmark,
+            "accuracy": 0.5,
+            "correct": 1,
+            "total": 2,
+            "metrics": {"accuracy": 0.5},
+            "model": {"name_or_path": model, "fingerprint": model},
+            "dataset": {"id": None},
+        }
 
     write_results(tmp_path, {"crope": result("crope", "a")}, {"crope": result("crope", "base")})
     write_results(tmp_path, {"zeroshot": result("zeroshot", "b")})
     loaded = load_results(tmp_path)
-    assert list(loaded["model"]) == ["zeroshot"] and loaded["baseline"] == {}
+    assert list(loaded.model) == ["zeroshot"] and loaded.baseline == {}

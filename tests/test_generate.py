@@ -27,6 +27,7 @@ from cultureclip.dataset_builder.records import (
     read_records,
 )
 from cultureclip.dataset_builder.run_data import load_run
+from cultureclip.schemas import RunRecord
 
 SAMPLE = str(Path("tests/data/curated_sample.jsonl").resolve())
 TINY = "configs/cultwin_tiny.yaml"
@@ -68,11 +69,11 @@ def test_tiny_curated_run_end_to_end(tiny_models, tmp_path, capsys):
     pairs = read_records(out, Pair)
     assert len(pairs) == 2 * 2 * 2 and read_records(out, Rejection) == []
 
-    record = json.loads((out / "run.json").read_text())
-    assert record["config"]["diffusion"]["model"].endswith("/diffusion")
-    assert "caption_compose" in record["prompts"] and record["libraries"]["torch"]
-    assert record["summary"]["pairs"] == {**record["summary"]["pairs"], "items_in": 8, "kept": 8, "failed": 0}
-    assert record["sampling"]["diffusion"] == {"resolution": 64, "steps": 1, "guidance_scale": 0.0}
+    record = RunRecord.read(out / "run.json")
+    assert record.config["diffusion"]["model"].endswith("/diffusion")
+    assert "caption_compose" in record.prompts and record.libraries["torch"]
+    assert record.summary["pairs"] == {**record.summary["pairs"], "items_in": 8, "kept": 8, "failed": 0}
+    assert record.sampling["diffusion"] == {"resolution": 64, "steps": 1, "guidance_scale": 0.0}
 
     # the run folder is what the datasets builder reads
     assert len(load_run(out).pairs) == 8
@@ -230,9 +231,9 @@ def test_language_stages_on_well_formed_answers(tiny_models, tmp_path, monkeypat
         "cn-cuisine-jiaozi-c01--pl-cuisine-pierogi-c00",
     ]
     assert rejected[("pairs", "cn-cuisine-jiaozi-c00--pl-cuisine-pierogi-c01")].reason == "failed-quality"
-    assert record["summary"]["twins"]["rejected"] == {"twin-equals-concept": 1}
-    assert set(record["prompts"]) == {"concepts", "twins", "captions", "caption_compose", "quality"}
-    assert "Score the image" in record["prompts"]["quality"]
+    assert record.summary["twins"]["rejected"] == {"twin-equals-concept": 1}
+    assert set(record.prompts) == {"concepts", "twins", "captions", "caption_compose", "quality"}
+    assert "Score the image" in record.prompts["quality"]
 
 
 def test_tiny_models_nonsense_is_survived_and_explained(tiny_models, tmp_path):
@@ -247,9 +248,9 @@ def test_tiny_models_nonsense_is_survived_and_explained(tiny_models, tmp_path):
         "vision_model", tiny_models["vlm"], "quality.vlm_scores=true", "selection.limit=1", "captions.per_concept=2"
     )
     record = generate(vlm_quality, tmp_path / "curated", progress=False)
-    quality = record["summary"]["quality"]
+    quality = record.summary["quality"]
     assert quality["items_in"] == 4 and quality["kept"] == 0 and sum(quality["rejected"].values()) == 4
-    assert record["summary"]["pairs"]["kept"] == 0
+    assert record.summary["pairs"]["kept"] == 0
     assert {r.reason for r in read_records(tmp_path / "curated", Rejection) if r.stage == "pairs"} == {
         "no-quality-score"
     }
@@ -266,9 +267,9 @@ def test_tiny_models_nonsense_is_survived_and_explained(tiny_models, tmp_path):
         "selection.categories=[Cuisine]",
     )
     record = generate(top_down, tmp_path / "top-down", progress=False)
-    concepts = record["summary"]["concepts"]
+    concepts = record.summary["concepts"]
     assert concepts["items_in"] == 2 and concepts["kept"] == 0 and sum(concepts["rejected"].values()) == 2
-    assert record["summary"]["pairs"]["items_in"] == 0
+    assert record.summary["pairs"]["items_in"] == 0
 
 
 def _wit_folder(path: Path) -> Path:

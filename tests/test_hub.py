@@ -107,26 +107,25 @@ def test_model_repo_holds_the_merged_model_adapter_card_and_plots(training_outpu
     scores = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
     datasets = {r.dataset_name: r.dataset_type for r in card.data.eval_results}
     assert datasets == {"GlobalRG-Retrieval": "UBC-VL/GlobalRG-Retrieval", "CulTwin": "org/cultwin"}
-    assert scores[("GlobalRG-Retrieval", "accuracy")] == results["model"]["globalrg-retrieval"]["accuracy"]
-    assert scores[("CulTwin", "caption_accuracy")] == results["model"]["cultwin"]["caption_accuracy"]
+    assert scores[("GlobalRG-Retrieval", "accuracy")] == round(results.model["globalrg-retrieval"].accuracy, 4)
+    assert scores[("CulTwin", "caption_accuracy")] == round(results.model["cultwin"].metrics["caption_accuracy"], 4)
+    assert ("CulTwin", "accuracy") not in scores  # the same number as concept_accuracy, listed once
     text = card.text
     for name, display in (("globalrg-retrieval", "GlobalRG-Retrieval"), ("cultwin", "CulTwin")):
-        assert results["model"][name]["dataset"]["id"].startswith("/")  # measured on local folders
-        model, base = results["model"][name], results["baseline"][name]
+        assert results.model[name].dataset.id.startswith("/")  # measured on local folders
+        model, base = results.model[name], results.baseline[name]
         assert (
-            f"| {display} | `{datasets[display]}` | {100 * model['accuracy']:.2f}% "
-            f"({model['correct']}/{model['total']}) | {100 * base['accuracy']:.2f}% | "
-            f"{100 * (model['accuracy'] - base['accuracy']):+.2f} |"
+            f"| {display} | `{datasets[display]}` | {100 * model.accuracy:.2f}% "
+            f"({model.correct}/{model.total}) | {100 * base.accuracy:.2f}% | "
+            f"{100 * (model.accuracy - base.accuracy):+.2f} |"
         ) in text
     record = read_training_record(training_output)
     assert "| batch (per device x accumulation x devices) | 8 x 1 x 1 = 8 |" in text  # configs/tiny.yaml
     assert "| LoRA rank / alpha / dropout | 4 / 16 / 0.1 |" in text
     assert "| training steps | 2 |" in text
-    assert (
-        f"{record['dataset']['train_rows']} rows (`datasets` fingerprint `{record['dataset']['fingerprint']}`)" in text
-    )
-    assert f"| train_loss | {record['metrics']['train_loss']} |" in text
-    assert f"transformers {record['libraries']['transformers']}" in text
+    assert f"{record.dataset.train_rows} rows (`datasets` fingerprint `{record.dataset.fingerprint}`)" in text
+    assert f"| train_loss | {record.metrics['train_loss']} |" in text
+    assert f"transformers {record.libraries['transformers']}" in text
     assert "![plots/summary.png](plots/summary.png)" in text
     assert 'CLIPModel.from_pretrained("org/cultureclip")' in text
     assert 'pipeline("zero-shot-image-classification", model="org/cultureclip")' in text
@@ -409,7 +408,7 @@ def test_local_evaluation_data_is_never_published_as_a_dataset_id(training_outpu
     id; another benchmark's local folder needs --eval-dataset-id, or the build is refused."""
     from huggingface_hub import ModelCard
 
-    local = load_results(eval_dir)["model"]["globalrg-retrieval"]["dataset"]["id"]
+    local = load_results(eval_dir).model["globalrg-retrieval"].dataset.id
     with pytest.raises(
         ValueError,
         match=rf"GlobalRG-Retrieval was evaluated on {re.escape(local)}. Pass --eval-dataset-id globalrg-retrieval=ORG/NAME",
@@ -434,7 +433,7 @@ def test_local_evaluation_data_is_never_published_as_a_dataset_id(training_outpu
         "CulTwin": "org/cultwin-eval",
     }
     assert "| CulTwin | `org/cultwin-eval` |" in card.text
-    assert not any(result["dataset"]["id"] in card.content for result in load_results(eval_dir)["model"].values())
+    assert not any(result.dataset.id in card.content for result in load_results(eval_dir).model.values())
 
 
 def test_results_of_another_model_are_refused(broken_checkpoint, eval_dir, tmp_path, capsys):
@@ -454,5 +453,27 @@ def test_results_of_another_model_are_refused(broken_checkpoint, eval_dir, tmp_p
     argv = ["publish", "model", "--checkpoint", str(broken_checkpoint), "--repo-id", "org/x", *CLI_IDS, *CLI_EVAL_IDS]
     assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 1
     err = capsys.readouterr().err
-    evaluated = load_results(eval_dir)["model"]["cultwin"]["model"]["name_or_path"]
+    evaluated = load_results(eval_dir).model["cultwin"].model.name_or_path
     assert f"cultwin scored {evaluated}" in err and f"cultureclip evaluate --model {merged}" in err
+
+
+def test_the_model_repository_names_no_local_folder(training_output, eval_dir, tiny_models, tmp_path):
+    """The card, the published training record, the adapter config and the plots name the base model
+    and the data by Hub id: none of the folders the run read or wrote appears in a published file."""
+    from huggingface_hub import ModelCard
+
+    release = build_model_repo(
+        training_output, "org/cultureclip", tmp_path / "hub", eval_dir=eval_dir, **IDS, **EVAL_IDS
+    )
+    local = [str(training_output), str(eval_dir), str(tiny_models["clip"]), str(tiny_models["clip"].parent)]
+    texts = {
+        name: (release.model.path / name).read_text()
+        for name in release.model.files
+        if name.endswith((".json", ".md"))
+    }
+    assert {"README.md", "training_record.json", "adapter/adapter_config.json"} <= set(texts)
+    assert not [(name, path) for name, text in texts.items() for path in local if path in text]
+    assert read_training_record(release.model.path).base_model == "org/tiny-clip"
+    assert json.loads(texts["adapter/adapter_config.json"])["base_model_name_or_path"] == "org/tiny-clip"
+    values = [result.metric_value for result in ModelCard.load(release.model.path / "README.md").data.eval_results]
+    assert values and all(value == round(value, 4) for value in values)

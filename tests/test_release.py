@@ -21,6 +21,7 @@ from cultureclip.dataset_builder.config import CaptionConfig, GenerationConfig, 
 from cultureclip.dataset_builder.records import CATEGORIES, RUN_RECORD, Pair, read_records
 from cultureclip.dataset_builder.release import ReleaseConfig, build_release
 from cultureclip.dataset_builder.taxonomy import country_region
+from cultureclip.schemas import RunRecord
 
 # Runs in a new process with no project code: only the release folder and `datasets`.
 RELOAD = textwrap.dedent(
@@ -240,7 +241,7 @@ def test_card_of_a_curated_composed_unscored_run_says_so(tmp_path):
 def test_card_follows_the_recorded_method(release, config, said, unsaid):
     card = DatasetCard.load(release["out"] / "README.md")
     record = {"config": GenerationConfig.from_dict(config).to_dict()}
-    text = render_card(card.data, release["result"].statistics, record).text
+    text = render_card(card.data, release["result"].statistics, RunRecord.from_dict(record)).text
     for sentence in said:
         assert sentence in text, sentence
     for sentence in unsaid:
@@ -252,7 +253,7 @@ def test_card_of_a_run_without_a_generation_config_claims_no_method(release):
     sentence about language models, text-to-image models or VLM scores it did not use."""
     card = DatasetCard.load(release["out"] / "README.md")
     record = {"config": {"seed": 0, "stream": "train"}, "models": {"images": "procedural renders"}}
-    text = render_card(card.data, release["result"].statistics, record).text
+    text = render_card(card.data, release["result"].statistics, RunRecord.from_dict(record)).text
     for said in (
         "holds no generation config that `cultureclip generate` of this\nversion reads",
         "58 of 60 scored images passed (96.7%).\nThe run record below states the rule;",
@@ -340,3 +341,11 @@ def test_large_splits_are_sharded(tmp_path, monkeypatch):
     report = validate_release(out, tokenizer=None)
     assert report.ok, report.format()
     assert report.num_rows == result.num_rows
+
+
+def test_card_states_the_download_size_of_each_configuration(release):
+    """``download_size`` is what users download: the configuration's Parquet files (datasets leaves it 0)."""
+    card = DatasetCard.load(release["out"] / "README.md")
+    for info in card.data.to_dict()["dataset_info"]:
+        files = (release["out"] / info["config_name"]).glob("*.parquet")
+        assert info["download_size"] == sum(path.stat().st_size for path in files) > 0

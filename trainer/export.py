@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cultureclip.schemas import TRAINING_FIELDS, TrainingData, TrainingRecord
 
 from .config import CultureCLIPConfig
 from .lora import save_logit_scale
@@ -18,43 +19,8 @@ if TYPE_CHECKING:
 
 MERGED_DIR = "merged"
 ADAPTER_DIR = "adapter"
-RECORD_FILE = "training_record.json"
+RECORD_FILE = TrainingRecord.FILE
 RECORD_LIBRARIES = ("torch", "transformers", "peft", "datasets", "accelerate", "cultureclip")
-
-# The CultureCLIPConfig fields a reader needs to reproduce the run (the model card shows them).
-RECORD_FIELDS = (
-    "loss_type",
-    "lambda_caption",
-    "lambda_concept",
-    "mask_duplicate_concepts",
-    "mask_duplicate_captions",
-    "gather_across_devices",
-    "finetuning",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target_modules",
-    "lora_layers",
-    "lora_towers",
-    "train_logit_scale",
-    "drop_invalid_rows",
-    "learning_rate",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "weight_decay",
-    "adam_beta1",
-    "adam_beta2",
-    "adam_epsilon",
-    "optim",
-    "max_grad_norm",
-    "num_train_epochs",
-    "max_steps",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "seed",
-    "bf16",
-    "fp16",
-)
 
 
 def export_model(model, processor: CLIPProcessor, output_dir: str | Path) -> dict[str, Path | None]:
@@ -90,25 +56,16 @@ def training_record(
     dropped_rows: int,
     train_rows: int,
     metrics: dict[str, float],
-) -> dict[str, Any]:
-    """The facts of a run that the model card and a reader who wants to reproduce it need.
+) -> TrainingRecord:
+    """The facts of a run that the model card and a reader who wants to reproduce it need
+    (`cultureclip.schemas.TrainingRecord`).
 
-    Keys:
-        ``base_model``: Hub id or path of the fine-tuned CLIP.
-        ``base_model_revision``: the Hub commit its weights came from (``None`` for a local folder;
-        in offline mode, the revision as requested).
-        ``dataset``: ``{"id", "config", "split", "eval_split", "revision", "fingerprint",
-        "train_rows", "dropped_rows"}``; ``id`` is the Hub id or the absolute local folder,
-        ``revision`` the commit read from the Hub (in offline mode, the revision as requested),
-        ``fingerprint`` the ``datasets`` fingerprint of the training split.
-        ``training``: every field of `RECORD_FIELDS` (loss, mask, LoRA, optimiser, schedule,
-        epochs, batch) plus ``world_size`` and ``effective_batch_size`` (per device x accumulation
-        x world size).
-        ``metrics``: the final train (and eval) metrics the Trainer reported.
-        ``libraries``: versions of torch, transformers, peft, datasets, accelerate, cultureclip.
-        ``exports``: the folder names of the merged model and (LoRA runs) the adapter.
+    The dataset is named by its Hub id or its absolute local folder; ``dataset.revision`` is the
+    commit read from the Hub (in offline mode, the revision as requested). ``training`` holds every
+    field of `cultureclip.schemas.TRAINING_FIELDS` plus ``world_size`` and ``effective_batch_size``
+    (per device x accumulation x world size); ``libraries`` the versions of `RECORD_LIBRARIES`.
     """
-    settings = {name: _plain(getattr(config, name)) for name in RECORD_FIELDS}
+    settings = {name: _plain(getattr(config, name)) for name in TRAINING_FIELDS}
     settings["world_size"] = config.world_size
     settings["effective_batch_size"] = (
         config.per_device_train_batch_size * config.gradient_accumulation_steps * config.world_size
@@ -116,31 +73,29 @@ def training_record(
     dataset_id = data.dataset
     if dataset_id and Path(dataset_id).exists():
         dataset_id = str(Path(dataset_id).resolve())
-    return {
-        "base_model": data.base_model,
-        "base_model_revision": data.base_model_revision,
-        "dataset": {
-            "id": dataset_id,
-            "config": data.dataset_config,
-            "split": data.train_split,
-            "eval_split": data.eval_split,
-            "revision": data.dataset_revision,
-            "fingerprint": dataset_fingerprint,
-            "train_rows": train_rows,
-            "dropped_rows": dropped_rows,
-        },
-        "training": settings,
-        "metrics": metrics,
-        "libraries": {name: _version(name) for name in RECORD_LIBRARIES},
-        "exports": {"merged": MERGED_DIR, "adapter": ADAPTER_DIR if config.finetuning == "lora" else None},
-    }
+    return TrainingRecord(
+        base_model=data.base_model,
+        base_model_revision=data.base_model_revision,
+        dataset=TrainingData(
+            id=dataset_id,
+            config=data.dataset_config,
+            split=data.train_split,
+            eval_split=data.eval_split,
+            revision=data.dataset_revision,
+            fingerprint=dataset_fingerprint,
+            train_rows=train_rows,
+            dropped_rows=dropped_rows,
+        ),
+        training=settings,
+        metrics=metrics,
+        libraries={name: _version(name) for name in RECORD_LIBRARIES},
+        exports={"merged": MERGED_DIR, "adapter": ADAPTER_DIR if config.finetuning == "lora" else None},
+    )
 
 
-def write_training_record(record: dict[str, Any], output_dir: str | Path) -> Path:
+def write_training_record(record: TrainingRecord, output_dir: str | Path) -> Path:
     """Write `training_record` output as ``output_dir/training_record.json``."""
-    path = Path(output_dir) / RECORD_FILE
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return record.write(Path(output_dir) / RECORD_FILE)
 
 
 def _plain(value):

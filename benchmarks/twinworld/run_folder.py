@@ -9,11 +9,11 @@ the culture's name and mark.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 from cultureclip.dataset_builder import records
+from cultureclip.schemas import RunRecord
 
 from .render import Difficulty
 from .samples import draw_sample
@@ -87,15 +87,15 @@ def write_run_folder(
             )
     for kind, kind_lines in lines.items():
         records.record_path(run_dir, kind).write_text("".join(line + "\n" for line in kind_lines), encoding="utf-8")
-    run_record = {
-        "source": SOURCE,
-        "config": {"seed": seed, "stream": stream, "images_per_concept": images_per_concept, **asdict(difficulty)},
-        "models": {
+    run_record = RunRecord(
+        config={"seed": seed, "stream": stream, "images_per_concept": images_per_concept, **asdict(difficulty)},
+        models={
             "images": "benchmarks.twinworld.render (procedural)",
             "text": "benchmarks.twinworld.world templates",
         },
-        "quality_filter": "none: renders are exact, every image passes",
-        "summary": {"concepts": len(lines[records.Concept]), "pairs": len(lines[records.Pair])},
-    }
-    (run_dir / records.RUN_RECORD).write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
+        seed=seed,
+        summary={"concepts": len(lines[records.Concept]), "pairs": len(lines[records.Pair])},
+        extra={"source": SOURCE, "quality_filter": "none: renders are exact, every image passes"},
+    )
+    run_record.write(run_dir / RunRecord.FILE)
     return run_dir
