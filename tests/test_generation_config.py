@@ -4,7 +4,7 @@ import pytest
 
 from cultureclip.dataset_builder.captions import clean_caption
 from cultureclip.dataset_builder.config import GenerationConfig, ModelConfig, load_config, looks_like_path
-from cultureclip.dataset_builder.generate import main
+from cultureclip.cli import main as cli_main
 from cultureclip.dataset_builder.pipeline import load_prompt
 from cultureclip.dataset_builder.structured import Invalid
 
@@ -53,7 +53,7 @@ def test_tiny_config_placeholders_and_overrides(tmp_path):
         (["captions.per_concept=2.5"], "captions.per_concept=2.5 must be a whole number"),
         (["selection.limit=1.5"], "selection.limit=1.5 must be a whole number"),
         (["diffusion.steps=1.5"], "diffusion.steps=1.5 must be a whole number"),
-        (["seed=42.0"], "seed=42.0 must be a whole number >= 0"),
+        (["seed=42.0"], "seed=42.0 must be a whole number"),
         (["seed=null"], "seed=None must be a whole number"),
         (["selection.countries=[CN, cn]"], "selection.countries lists \\['CN'\\] more than once"),
         (["diffusion.resolution=100"], "multiple of 8"),
@@ -63,7 +63,14 @@ def test_tiny_config_placeholders_and_overrides(tmp_path):
         (["quality.vlm_scores=true"], "need vision_model"),
         (["quality.min_clip_score=20", "quality.clip_model=null"], "needs quality.clip_model"),
         (["diffusion.sampler=ddim"], "unknown key"),
-        (["bogus"], "must look like section.key=value"),
+        (["bogus"], "'bogus' is not KEY=VALUE"),
+        # issue 14.17: types are checked as read, never coerced
+        (["quality.min_clip_score=high", "quality.clip_model=m"], "quality.min_clip_score='high' must be a number"),
+        (["diffusion.model=42"], "diffusion.model=42 must be text"),
+        (["selection=null"], "section 'selection' is empty"),
+        (["selection.countries=JP"], "selection.countries='JP' must be a list"),
+        (["quality.vlm_scores='false'"], "quality.vlm_scores='false' must be true or false"),
+        (["captions.tokenizer=[a]"], "captions.tokenizer=\\['a'\\] must be text"),
     ],
 )
 def test_bad_values_are_named(overrides, message):
@@ -108,6 +115,10 @@ def test_local_paths_name_their_fields():
     )
     # the text model is a Hub id; an openai model is a served name, even when it looks like a path
     assert config.local_paths() == {"diffusion.model": "/m/diffusion", "quality.clip_model": "./clip"}
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["generate", *argv])
 
 
 def test_cli_fails_clearly_before_loading_models(tiny_models, tmp_path, capsys):
