@@ -74,9 +74,7 @@ def check_output_dir(
             continue
         source = Path(source).resolve()
         if resolved == source or resolved in source.parents:
-            raise UserError(
-                f"{option} {path} is or contains {name} ({source}); choose an output folder outside it."
-            )
+            raise UserError(f"{option} {path} is or contains {name} ({source}); choose an output folder outside it.")
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path} is a file; choose a folder.")
     if is_empty(path):

@@ -101,7 +101,7 @@ def check_reference(reference: str, option: str, repo_type: str = "model") -> No
     reason = offline_reason()
     if reason and not in_cache(reference, repo_type):
         raise UserError(
-            f"{option} {reference!r} is a Hub id that is not in the local cache, and the Hub is offline "
-            f"({reason}); pass {option} with a local folder, or download it first (hf download {reference}"
+            f"{option} {reference!r} is neither a local folder nor a Hub id in the local cache, and the Hub is "
+            f"offline ({reason}); give {option} a local folder, or download it first (hf download {reference}"
             f"{' --repo-type dataset' if repo_type == 'dataset' else ''})."
         )

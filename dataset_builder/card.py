@@ -7,6 +7,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+from cultureclip import CULTWIN_REPO_ID
+
 from .records import CATEGORIES
 from .run_data import RunData
 from .taxonomy import country_region
@@ -199,7 +201,7 @@ def render_card(
     statistics: dict,
     run_record: dict,
     pretty_name: str = "CulTwin",
-    repo_id: str = "org/cultwin",
+    repo_id: str = CULTWIN_REPO_ID,
 ):
     """Render the dataset card from the ``dataset_card.md`` Jinja template.
 

@@ -83,7 +83,14 @@ class ModelConfig:
     max_attempts: int = 3
     dtype: str = "auto"
 
-    TRANSPORT: ClassVar[tuple[str, ...]] = ("base_url", "api_key_env", "concurrency", "timeout_s", "retries", "backoff_s")
+    TRANSPORT: ClassVar[tuple[str, ...]] = (
+        "base_url",
+        "api_key_env",
+        "concurrency",
+        "timeout_s",
+        "retries",
+        "backoff_s",
+    )
     """How a server is reached, not what it answers: changing these does not block a resume."""
 
     @property

@@ -18,11 +18,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from . import captions, concepts, images, pairs, quality, twins
 from cultureclip.cli_args import ArgumentParser, add_set_option
-from cultureclip.output_dirs import prepare_output_dir
+from cultureclip.output_dirs import check_output_dir, mark, owned
 from cultureclip.references import check_reference
 
+from . import captions, concepts, images, pairs, quality, twins
 from .config import STAGES, GenerationConfig, load_config
 from .pipeline import StageContext, StageResult
 from .records import FILES, Rejection, read_records
@@ -127,10 +127,14 @@ def generate(
     check_inputs(config, stages)
     state = PartialState()
     run_dir = Path(run_dir)
-    if read_run_record(run_dir) is None:  # a new run; an existing one is resumed
-        prepare_output_dir(run_dir)
+    new = read_run_record(run_dir) is None and not owned(run_dir)  # else a run to resume
+    if new:
+        check_output_dir(run_dir)  # on every process, before any of them writes
     record = start_run(config, run_dir)
+    state.wait_for_everyone()
     if state.is_main_process:
+        if new:
+            mark(run_dir)
         for kind in FILES:
             repair_torn_tail(run_dir / FILES[kind])
         record["libraries"] = _versions()

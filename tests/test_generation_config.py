@@ -2,9 +2,9 @@ from string import Template
 
 import pytest
 
+from cultureclip.cli import main as cli_main
 from cultureclip.dataset_builder.captions import clean_caption
 from cultureclip.dataset_builder.config import GenerationConfig, ModelConfig, load_config, looks_like_path
-from cultureclip.cli import main as cli_main
 from cultureclip.dataset_builder.pipeline import load_prompt
 from cultureclip.dataset_builder.structured import Invalid
 
