@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from .errors import UserError
@@ -75,19 +76,31 @@ def add_set_option(parser: argparse.ArgumentParser, example: str, aliases: tuple
     )
 
 
-def parse_assignments(values: list[str], flag: str = "--set") -> dict[str, Any]:
-    """``["a.b=1", "c=[x, y]"]`` -> ``{"a.b": 1, "c": ["x", "y"]}``; values are read as YAML."""
+def parse_assignments(
+    values: list[str], flag: str = "--set", text: Callable[[str], bool] = lambda key: False
+) -> dict[str, Any]:
+    """``["a.b=1", "c=[x, y]", "d=none"]`` -> ``{"a.b": 1, "c": ["x", "y"], "d": None}``.
+
+    Values are read as YAML (``none`` too means ``None``), except that the keys for which
+    ``text(key)`` holds keep their value as written (names such as a split ``"2024"`` or a revision).
+    """
     import yaml
 
     parsed = {}
-    for text in values:
-        key, sep, raw = text.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{flag} {text!r} is not KEY=VALUE, e.g. {flag} captions.per_concept=2.")
-        try:
-            parsed[key.strip()] = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            parsed[key.strip()] = raw
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not raw:
+            raise UserError(f"{flag} {item!r} is not KEY=VALUE, e.g. {flag} captions.per_concept=2.")
+        if raw.strip().lower() in ("none", "null", "~"):
+            parsed[key] = None
+        elif text(key) and not raw.lstrip().startswith("["):
+            parsed[key] = raw
+        else:
+            try:
+                parsed[key] = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                parsed[key] = raw
     return parsed
 
 

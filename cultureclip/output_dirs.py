@@ -38,9 +38,9 @@ def owned(path: str | Path) -> bool:
 
 
 def is_empty(path: str | Path) -> bool:
-    """``True`` for a missing folder or an empty one."""
+    """``True`` for a missing folder or one that holds nothing but a marker (just created)."""
     path = Path(path)
-    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+    return not path.exists() or (path.is_dir() and all(is_marker(entry) for entry in path.iterdir()))
 
 
 def mark(path: str | Path) -> Path:
@@ -70,7 +70,7 @@ def check_output_dir(
     path = Path(path)
     resolved = path.resolve()
     for name, source in (inputs or {}).items():
-        if source is None:
+        if source is None or not Path(source).exists():  # a Hub id, or nothing to protect
             continue
         source = Path(source).resolve()
         if resolved == source or resolved in source.parents:
@@ -139,5 +139,6 @@ def atomic_output_dir(
             os.rename(staging, path)
             remove_owned(old)
             return
-        path.rmdir()  # an empty folder (check_output_dir refused any other)
+        (path / MARKER).unlink(missing_ok=True)
+        path.rmdir()  # empty (check_output_dir refused any other); fails rather than deletes if not
     os.rename(staging, path)
