@@ -35,6 +35,7 @@ from typing import Any
 from cultureclip.dataset_builder.release import ReleaseConfig
 from cultureclip.dataset_builder.validate import DEFAULT_TOKENIZER, validate_release
 from cultureclip.evaluation import load_results
+from cultureclip.output_dirs import MARKER, atomic_output_dir, check_output_dir, is_marker
 
 from .cards import (
     read_training_record,
@@ -73,7 +74,7 @@ class RepoFolder:
 
     @classmethod
     def scan(cls, path: Path, repo_id: str, repo_type: str, usage: str) -> RepoFolder:
-        files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+        files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and not is_marker(p))
         return cls(path=path, repo_id=repo_id, repo_type=repo_type, usage=usage, files=files)
 
 
@@ -129,7 +130,9 @@ def build_model_repo(
             ``adapter/`` (PEFT LoRA; absent after full fine-tuning) and ``training_record.json``.
         repo_id: the model repository, ``org/name``.
         output_dir: where to build; the model folder is ``output_dir/model``, the adapter
-            repository's ``output_dir/adapter``. Must be absent or empty unless ``overwrite``.
+            repository's ``output_dir/adapter``. Must be absent or empty unless ``overwrite``, and
+            neither be nor contain the checkpoint or ``eval_dir``; it is built in a temporary
+            sibling and renamed into place last.
         eval_dir: an output folder of ``cultureclip evaluate`` of ``checkpoint/merged`` (checked by
             the model fingerprint its results record): results table, ``model-index``, plots.
         adapter: ``"subfolder"`` (``adapter/`` inside the model repository), ``"repo"`` (its own
@@ -140,7 +143,7 @@ def build_model_repo(
         eval_dataset_ids: benchmark -> Hub id of the data it was evaluated on, for each benchmark
             of ``eval_dir`` evaluated on a local folder; CulTwin defaults to the training dataset's id.
         license: license identifier of the card metadata.
-        overwrite: replace an existing non-empty ``output_dir``.
+        overwrite: replace an existing ``output_dir`` that this function built.
 
     Raises:
         FileNotFoundError: a required part of the checkpoint is missing.
@@ -148,6 +151,8 @@ def build_model_repo(
             field that cannot be filled.
     """
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    target = {"overwrite": overwrite, "inputs": {"--checkpoint": checkpoint, "--eval-dir": eval_dir}}
+    check_output_dir(output_dir, **target)
     if adapter not in ("subfolder", "repo", "none"):
         raise ValueError(f"adapter={adapter!r}: choose 'subfolder', 'repo' or 'none'.")
     if (adapter == "repo") != (adapter_repo_id is not None):
@@ -180,21 +185,22 @@ def build_model_repo(
     )
     adapter_card = render_adapter_card(record, adapter_repo_id, repo_id, base_model_id) if adapter == "repo" else None
 
-    _prepare(output_dir, overwrite)
-    model_dir = output_dir / "model"
-    skipped = _copy_safe(merged, model_dir, checkpoint)
-    shutil.copy2(checkpoint / "training_record.json", model_dir / "training_record.json")
-    for name, source in plots.items():
-        (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, model_dir / name)
-    card.save(model_dir / "README.md")
-    adapter_folder = None
-    if adapter == "subfolder":
-        skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint)
-    elif adapter == "repo":
+    with atomic_output_dir(output_dir, **target) as staged:
+        model_dir = staged / "model"
+        skipped = _copy_safe(merged, model_dir, checkpoint)
+        shutil.copy2(checkpoint / "training_record.json", model_dir / "training_record.json")
+        for name, source in plots.items():
+            (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, model_dir / name)
+        card.save(model_dir / "README.md")
+        if adapter == "subfolder":
+            skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint)
+        elif adapter == "repo":
+            skipped += _copy_adapter(adapter_src, staged / "adapter", checkpoint)
+            adapter_card.save(staged / "adapter" / "README.md")
+    model_dir, adapter_folder = output_dir / "model", None
+    if adapter == "repo":
         adapter_dir = output_dir / "adapter"
-        skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint)
-        adapter_card.save(adapter_dir / "README.md")
         base = base_model_id or record["base_model"]  # a Hub id: render_adapter_card checked it
         usage = f'PeftModel.from_pretrained(CLIPModel.from_pretrained("{base}"), "{adapter_repo_id}")'
         adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model", usage)
@@ -267,7 +273,7 @@ def push_to_hub(
 
     api = api or HfApi()
     message = commit_message or f"Upload {folder.repo_id.split('/')[-1]} with cultureclip"
-    retry = f"hf upload {folder.repo_id} {folder.path} . --repo-type {folder.repo_type}"
+    retry = f"hf upload {folder.repo_id} {folder.path} . --repo-type {folder.repo_type} --exclude {MARKER}"
     retry += (f" --revision {revision}" if revision else "") + (" --create-pr" if create_pr else "")
     try:
         # private=None leaves a new repository to the account's default visibility.
@@ -281,6 +287,7 @@ def push_to_hub(
             revision=revision,
             create_pr=create_pr,
             commit_message=message,
+            ignore_patterns=[MARKER],
         )
     except Exception as error:  # any failure (HTTP, auth, network, disk) gets the same what-now message
         raise PublishError(
@@ -405,7 +412,7 @@ def _copy_safe(source: Path, target: Path, checkpoint: Path, exclude: tuple[str,
     """Copies ``source`` into ``target`` without pickle files; returns the skipped ones."""
     skipped = []
     for path in sorted(source.rglob("*")):
-        if not path.is_file() or path.relative_to(source).as_posix() in exclude:
+        if not path.is_file() or is_marker(path) or path.relative_to(source).as_posix() in exclude:
             continue
         if path.suffix in PICKLE_SUFFIXES:
             skipped.append(str(path.relative_to(checkpoint)))
@@ -426,11 +433,3 @@ def _plots(eval_dir: Path) -> dict[str, Path]:
             raise ValueError(f"{eval_dir} holds two plots named {path.name} ({plots[name]}, {path}): rename one.")
         plots[name] = path
     return plots
-
-
-def _prepare(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{output_dir} is not empty: choose another output folder, or pass --overwrite.")
-        shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
