@@ -10,12 +10,14 @@ shows that every piece runs and connects, not that the result is any good.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .cli_args import ArgumentParser
+from .output_dirs import check_output_dir, mark, owned, remove_owned
 
 REAL_COMMANDS = """\
 The same method with the paper's models (GPUs, a Hugging Face login):
@@ -52,6 +54,7 @@ class DemoConfig:
         train_steps: optimisation steps of the LoRA fine-tuning.
         push_to_hub: a Hub organisation (or user) to publish the `REPOSITORIES` under.
         quiet: hide the stages' own output (progress bars, logs).
+        overwrite: replace ``output_dir`` if an earlier demo wrote it.
     """
 
     output_dir: Path
@@ -61,6 +64,7 @@ class DemoConfig:
     train_steps: int = 8
     push_to_hub: str | None = None
     quiet: bool = True
+    overwrite: bool = False
 
     def __post_init__(self):
         for name in ("twin_pairs", "captions_per_concept", "test_pairs", "train_steps"):
@@ -74,8 +78,7 @@ class DemoConfig:
         if self.push_to_hub is not None and ("/" in self.push_to_hub or not self.push_to_hub):
             raise ValueError(f"--push-to-hub {self.push_to_hub!r}: give an organisation or user name, e.g. my-org.")
         output_dir = Path(self.output_dir)
-        if output_dir.exists() and any(output_dir.iterdir()):
-            raise ValueError(f"--output-dir {output_dir} is not empty; choose a new folder or empty it.")
+        check_output_dir(output_dir, overwrite=self.overwrite)
         object.__setattr__(self, "output_dir", output_dir)
 
 
@@ -122,6 +125,9 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     from .resources import project_file
 
     out = config.output_dir
+    if config.overwrite and owned(out):
+        remove_owned(out)
+    mark(out)
     paths = {
         "tiny models": out / "tiny-models",
         "generation run": out / "run",
@@ -216,12 +222,24 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cultureclip demo", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(
+        prog="cultureclip demo",
+        description=__doc__.split("\n\n")[0],
+        epilog="example:\n  cultureclip demo --output-dir demo-output",
+    )
     parser.add_argument("--output-dir", required=True, help="a new (or empty) folder for every artifact")
-    parser.add_argument("--twin-pairs", type=int, default=DemoConfig.twin_pairs)
-    parser.add_argument("--captions-per-concept", type=int, default=DemoConfig.captions_per_concept)
-    parser.add_argument("--test-pairs", type=int, default=DemoConfig.test_pairs)
-    parser.add_argument("--train-steps", type=int, default=DemoConfig.train_steps)
+    parser.add_argument("--overwrite", action="store_true", help="replace --output-dir if an earlier demo wrote it")
+    parser.add_argument("--twin-pairs", type=int, default=DemoConfig.twin_pairs, help="curated twin pairs to use")
+    parser.add_argument(
+        "--captions-per-concept",
+        type=int,
+        default=DemoConfig.captions_per_concept,
+        help="captions (and images) per concept",
+    )
+    parser.add_argument(
+        "--test-pairs", type=int, default=DemoConfig.test_pairs, help="twin pairs held out for evaluation"
+    )
+    parser.add_argument("--train-steps", type=int, default=DemoConfig.train_steps, help="LoRA optimisation steps")
     parser.add_argument(
         "--push-to-hub",
         metavar="ORG",
@@ -238,6 +256,7 @@ def main(argv: list[str]) -> int:
             train_steps=args.train_steps,
             push_to_hub=args.push_to_hub,
             quiet=not args.verbose,
+            overwrite=args.overwrite,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -127,6 +127,9 @@ def atomic_output_dir(
         if owned(stale):
             shutil.rmtree(stale, ignore_errors=True)
     staging = mark(tempfile.mkdtemp(prefix=f".{path.name}{_PARTIAL}", dir=path.parent))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output gets the usual permissions
     try:
         yield staging
     except BaseException:
