@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import UserError
 
@@ -58,9 +59,17 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
-        import sys
-
         return super().parse_known_args(dashed(list(sys.argv[1:] if args is None else args)), namespace)
+
+    def error(self, message: str):
+        """One line, ``<prog>: error: ...``, exit 2 (the usage is one ``--help`` away)."""
+        one_line_error(self.prog, message)
+
+
+def one_line_error(prog: str, message: str) -> NoReturn:
+    """Prints ``<prog>: error: <message>`` on one line and exits 2, as every command does."""
+    print(f"{prog}: error: {message.rstrip('.')}. See '{prog} --help'.", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def add_set_option(parser: argparse.ArgumentParser, example: str, aliases: tuple[str, ...] = ()) -> None:

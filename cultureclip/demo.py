@@ -247,19 +247,16 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="show each stage's own output")
     args = parser.parse_args(argv)
-    try:
-        config = DemoConfig(
-            output_dir=Path(args.output_dir),
-            twin_pairs=args.twin_pairs,
-            captions_per_concept=args.captions_per_concept,
-            test_pairs=args.test_pairs,
-            train_steps=args.train_steps,
-            push_to_hub=args.push_to_hub,
-            quiet=not args.verbose,
-            overwrite=args.overwrite,
-        )
-    except ValueError as error:
-        parser.error(str(error))
+    config = DemoConfig(
+        output_dir=Path(args.output_dir),
+        twin_pairs=args.twin_pairs,
+        captions_per_concept=args.captions_per_concept,
+        test_pairs=args.test_pairs,
+        train_steps=args.train_steps,
+        push_to_hub=args.push_to_hub,
+        quiet=not args.verbose,
+        overwrite=args.overwrite,
+    )
     print("CultureCLIP demo: tiny random-weight models, offline, CPU. This shows the plumbing, not quality.")
     paths = run_demo(config)
     print("\nArtifacts:")

@@ -143,10 +143,16 @@ or https://huggingface.co/docs/transformers/main_classes/trainer#transformers.Tr
 def _parser():
     from transformers import HfArgumentParser
 
+    from cultureclip.cli_args import one_line_error
+
     from .config import CultureCLIPConfig
     from .data import DataArguments
 
-    parser = HfArgumentParser((CultureCLIPConfig, DataArguments), prog="cultureclip train", add_help=False)
+    class Parser(HfArgumentParser):
+        def error(self, message: str):
+            one_line_error(self.prog, message)
+
+    parser = Parser((CultureCLIPConfig, DataArguments), prog="cultureclip train", add_help=False)
     parser.add_argument("--config", help="YAML or JSON file of options; --set and flags override it.")
     return parser
 
