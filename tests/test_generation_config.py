@@ -138,3 +138,21 @@ def test_cli_fails_clearly_before_loading_models(tiny_models, tmp_path, capsys):
     assert "unknown stage(s) ['paint']" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "nope.yaml"), "--output-dir", str(out)]) == 2
     assert not (out / "images").exists()
+
+
+def test_transport_settings_do_not_block_a_resume(tmp_path):
+    """Issue 14.18: a new server address, timeout, retries, concurrency or key variable changes how
+    answers are fetched, not what they are; the run resumes and records the new settings."""
+    from cultureclip.dataset_builder.generate import start_run
+    from cultureclip.dataset_builder.run_folder import write_run_record
+
+    served = "text_model={model: m, backend: openai, base_url: 'http://a:8000/v1'}"
+    first = load_config("configs/cultwin_paper.yaml", [served])
+    write_run_record(tmp_path, start_run(first, tmp_path))
+    moved = "text_model={model: m, backend: openai, base_url: 'http://b:9000/v1', timeout_s: 5, retries: 0, "
+    moved += "concurrency: 2, api_key_env: KEY, backoff_s: 0.5}"
+    record = start_run(load_config("configs/cultwin_paper.yaml", [moved]), tmp_path)
+    assert record["config"]["text_model"]["base_url"] == "http://b:9000/v1"
+    sampled = "text_model={model: m, backend: openai, base_url: 'http://a:8000/v1', temperature: 0.1}"
+    with pytest.raises(ValueError, match=r"differs in \['text_model'\]"):
+        start_run(load_config("configs/cultwin_paper.yaml", [sampled]), tmp_path)
