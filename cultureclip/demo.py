@@ -23,7 +23,7 @@ REAL_COMMANDS = """\
 The same method with the paper's models (GPUs, a Hugging Face login):
   cultureclip generate --config configs/cultwin_paper.yaml --output-dir runs/cultwin
   cultureclip build-dataset runs/cultwin --output-dir releases/cultwin --repo-id ORG/cultwin
-  cultureclip train --config configs/paper_vitb32.yaml --dataset releases/cultwin --output_dir runs/cultureclip
+  cultureclip train --config configs/paper_vitb32.yaml --dataset releases/cultwin --output-dir runs/cultureclip
   cultureclip evaluate --model runs/cultureclip/merged --baseline openai/clip-vit-base-patch32 \\
       --benchmarks globalrg-retrieval,globalrg-grounding,crope,cultwin \\
       --dataset cultwin=releases/cultwin --output-dir runs/eval
@@ -162,12 +162,12 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     def train():
         argv = [
             "--config", str(project_file("configs/tiny.yaml")),
-            "--base_model", str(paths["tiny models"] / "clip"),
+            "--base-model", str(paths["tiny models"] / "clip"),
             "--dataset", str(paths["CulTwin release"]),
-            "--dataset_config", "pairs",
-            "--output_dir", str(paths["training run"]),
-            "--max_steps", str(config.train_steps),
-            "--disable_tqdm", "true",
+            "--dataset-config", "pairs",
+            "--output-dir", str(paths["training run"]),
+            "--max-steps", str(config.train_steps),
+            "--disable-tqdm", "true",
         ]  # fmt: skip
         _run("train", train_main, argv, config.quiet)
 
