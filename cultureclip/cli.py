@@ -3,12 +3,20 @@
 Each subcommand lives in the module that does the job and exposes ``main(argv: list[str])``
 (open_clip style), so tests drive the real command in-process. Modules are imported only when
 their command runs, which keeps ``cultureclip --help`` instant.
+
+Errors follow one contract (`cultureclip.errors`): bad input prints one line,
+``cultureclip <command>: error: ...``, and exits 2; ``cultureclip --debug <command>`` or
+``CULTURECLIP_DEBUG=1`` shows the traceback instead. Any other exception is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from .errors import USER_ERRORS, one_line
 
 # name -> (module with a ``main(argv)``, one-line help). Only commands that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -51,15 +59,19 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
     return (
-        "usage: cultureclip <command> [options]\n\n"
+        "usage: cultureclip [--debug] <command> [options]\n\n"
         "CultureCLIP: culturally aware CLIP from synthetic twin data.\n\ncommands:\n"
         + "\n".join(lines)
+        + "\n\noptions:\n  --debug  show the traceback of a user error too (or set CULTURECLIP_DEBUG=1)"
         + "\n\nRun 'cultureclip <command> --help' for the options of one command."
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("CULTURECLIP_DEBUG", "").lower() in ("1", "true", "yes")
+    if argv[:1] == ["--debug"]:
+        debug, argv = True, argv[1:]
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0
@@ -73,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cultureclip: unknown command {name!r}.\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return module.main(rest) or 0
+    try:
+        return module.main(rest) or 0
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(f"cultureclip {name}: error: {one_line(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

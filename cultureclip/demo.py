@@ -11,7 +11,6 @@ shows that every piece runs and connects, not that the result is any good.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import io
@@ -19,11 +18,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cli_args import ArgumentParser
+from .output_dirs import check_output_dir, mark, owned, remove_owned
+
 REAL_COMMANDS = """\
 The same method with the paper's models (GPUs, a Hugging Face login):
   cultureclip generate --config configs/cultwin_paper.yaml --output-dir runs/cultwin
   cultureclip build-dataset runs/cultwin --output-dir releases/cultwin --repo-id ORG/cultwin
-  cultureclip train --config configs/paper_vitb32.yaml --dataset releases/cultwin --output_dir runs/cultureclip
+  cultureclip train --config configs/paper_vitb32.yaml --dataset releases/cultwin --output-dir runs/cultureclip
   cultureclip evaluate --model runs/cultureclip/merged --baseline openai/clip-vit-base-patch32 \\
       --benchmarks globalrg-retrieval,globalrg-grounding,crope,cultwin \\
       --dataset cultwin=releases/cultwin --output-dir runs/eval
@@ -55,6 +57,7 @@ class DemoConfig:
         train_steps: optimisation steps of the LoRA fine-tuning.
         push_to_hub: a Hub organisation (or user) to publish the `REPOSITORIES` under.
         quiet: hide the stages' own output (progress bars, logs).
+        overwrite: replace ``output_dir`` if an earlier demo wrote it.
     """
 
     output_dir: Path
@@ -64,6 +67,7 @@ class DemoConfig:
     train_steps: int = 8
     push_to_hub: str | None = None
     quiet: bool = True
+    overwrite: bool = False
 
     def __post_init__(self):
         for name in ("twin_pairs", "captions_per_concept", "test_pairs", "train_steps"):
@@ -77,8 +81,7 @@ class DemoConfig:
         if self.push_to_hub is not None and ("/" in self.push_to_hub or not self.push_to_hub):
             raise ValueError(f"--push-to-hub {self.push_to_hub!r}: give an organisation or user name, e.g. my-org.")
         output_dir = Path(self.output_dir)
-        if output_dir.exists() and any(output_dir.iterdir()):
-            raise ValueError(f"--output-dir {output_dir} is not empty; choose a new folder or empty it.")
+        check_output_dir(output_dir, overwrite=self.overwrite)
         object.__setattr__(self, "output_dir", output_dir)
 
 
@@ -126,6 +129,9 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     from .space import build_space_repo
 
     out = config.output_dir
+    if config.overwrite and owned(out):
+        remove_owned(out)
+    mark(out)
     paths = {
         "tiny models": out / "tiny-models",
         "generation run": out / "run",
@@ -164,12 +170,12 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
     def train():
         argv = [
             "--config", str(project_file("configs/tiny.yaml")),
-            "--base_model", str(paths["tiny models"] / "clip"),
+            "--base-model", str(paths["tiny models"] / "clip"),
             "--dataset", str(paths["CulTwin release"]),
-            "--dataset_config", "pairs",
-            "--output_dir", str(paths["training run"]),
-            "--max_steps", str(config.train_steps),
-            "--disable_tqdm", "true",
+            "--dataset-config", "pairs",
+            "--output-dir", str(paths["training run"]),
+            "--max-steps", str(config.train_steps),
+            "--disable-tqdm", "true",
         ]  # fmt: skip
         _run("train", train_main, argv, config.quiet)
 
@@ -239,12 +245,24 @@ def space_command(paths: dict[str, Path]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cultureclip demo", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(
+        prog="cultureclip demo",
+        description=__doc__.split("\n\n")[0],
+        epilog="example:\n  cultureclip demo --output-dir demo-output",
+    )
     parser.add_argument("--output-dir", required=True, help="a new (or empty) folder for every artifact")
-    parser.add_argument("--twin-pairs", type=int, default=DemoConfig.twin_pairs)
-    parser.add_argument("--captions-per-concept", type=int, default=DemoConfig.captions_per_concept)
-    parser.add_argument("--test-pairs", type=int, default=DemoConfig.test_pairs)
-    parser.add_argument("--train-steps", type=int, default=DemoConfig.train_steps)
+    parser.add_argument("--overwrite", action="store_true", help="replace --output-dir if an earlier demo wrote it")
+    parser.add_argument("--twin-pairs", type=int, default=DemoConfig.twin_pairs, help="curated twin pairs to use")
+    parser.add_argument(
+        "--captions-per-concept",
+        type=int,
+        default=DemoConfig.captions_per_concept,
+        help="captions (and images) per concept",
+    )
+    parser.add_argument(
+        "--test-pairs", type=int, default=DemoConfig.test_pairs, help="twin pairs held out for evaluation"
+    )
+    parser.add_argument("--train-steps", type=int, default=DemoConfig.train_steps, help="LoRA optimisation steps")
     parser.add_argument(
         "--push-to-hub",
         metavar="ORG",
@@ -252,18 +270,16 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="show each stage's own output")
     args = parser.parse_args(argv)
-    try:
-        config = DemoConfig(
-            output_dir=Path(args.output_dir),
-            twin_pairs=args.twin_pairs,
-            captions_per_concept=args.captions_per_concept,
-            test_pairs=args.test_pairs,
-            train_steps=args.train_steps,
-            push_to_hub=args.push_to_hub,
-            quiet=not args.verbose,
-        )
-    except ValueError as error:
-        parser.error(str(error))
+    config = DemoConfig(
+        output_dir=Path(args.output_dir),
+        twin_pairs=args.twin_pairs,
+        captions_per_concept=args.captions_per_concept,
+        test_pairs=args.test_pairs,
+        train_steps=args.train_steps,
+        push_to_hub=args.push_to_hub,
+        quiet=not args.verbose,
+        overwrite=args.overwrite,
+    )
     print("CultureCLIP demo: tiny random-weight models, offline, CPU. This shows the plumbing, not quality.")
     paths = run_demo(config)
     print("\nArtifacts:")

@@ -38,6 +38,7 @@ from cultureclip.dataset_builder.validate import DEFAULT_TOKENIZER, validate_rel
 from cultureclip.evaluation import load_results
 from cultureclip.evaluation.plots import plot_files, write_plots
 from cultureclip.evaluation.results import EvaluationResults
+from cultureclip.output_dirs import MARKER, atomic_output_dir, check_output_dir, is_marker
 from cultureclip.schemas import TrainingRecord
 
 from .cards import (
@@ -77,7 +78,7 @@ class RepoFolder:
 
     @classmethod
     def scan(cls, path: Path, repo_id: str, repo_type: str, usage: str) -> RepoFolder:
-        files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+        files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and not is_marker(p))
         return cls(path=path, repo_id=repo_id, repo_type=repo_type, usage=usage, files=files)
 
 
@@ -133,7 +134,9 @@ def build_model_repo(
             ``adapter/`` (PEFT LoRA; absent after full fine-tuning) and ``training_record.json``.
         repo_id: the model repository, ``org/name``.
         output_dir: where to build; the model folder is ``output_dir/model``, the adapter
-            repository's ``output_dir/adapter``. Must be absent or empty unless ``overwrite``.
+            repository's ``output_dir/adapter``. Must be absent or empty unless ``overwrite``, and
+            neither be nor contain the checkpoint or ``eval_dir``; it is built in a temporary
+            sibling and renamed into place last.
         eval_dir: an output folder of ``cultureclip evaluate`` of ``checkpoint/merged`` (checked by
             the model fingerprint its results record): results table, ``model-index``, plots.
         adapter: ``"subfolder"`` (``adapter/`` inside the model repository), ``"repo"`` (its own
@@ -144,7 +147,7 @@ def build_model_repo(
         eval_dataset_ids: benchmark -> Hub id of the data it was evaluated on, for each benchmark
             of ``eval_dir`` evaluated on a local folder; CulTwin defaults to the training dataset's id.
         license: license identifier of the card metadata.
-        overwrite: replace an existing non-empty ``output_dir``.
+        overwrite: replace an existing ``output_dir`` that this function built.
 
     Raises:
         FileNotFoundError: a required part of the checkpoint is missing.
@@ -152,6 +155,8 @@ def build_model_repo(
             field that cannot be filled.
     """
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    target = {"overwrite": overwrite, "inputs": {"--checkpoint": checkpoint, "--eval-dir": eval_dir}}
+    check_output_dir(output_dir, **target)
     if adapter not in ("subfolder", "repo", "none"):
         raise ValueError(f"adapter={adapter!r}: choose 'subfolder', 'repo' or 'none'.")
     if (adapter == "repo") != (adapter_repo_id is not None):
@@ -184,23 +189,24 @@ def build_model_repo(
     )
     adapter_card = render_adapter_card(record, adapter_repo_id, repo_id, base_model_id) if adapter == "repo" else None
 
-    _prepare(output_dir, overwrite)
-    model_dir = output_dir / "model"
-    skipped = _copy_safe(merged, model_dir, checkpoint)
-    # The card checked that both are Hub ids; the published files name them instead of local folders.
-    base, dataset = base_model_id or record.base_model, dataset_id or record.dataset.id
-    record.published(base, dataset).write(model_dir / TrainingRecord.FILE)
-    if results is not None:
-        names = {results.summary.model: repo_id} | ({record.base_model: base} if results.summary.baseline else {})
-        write_plots(model_dir, results, names)
-    card.save(model_dir / "README.md")
-    adapter_folder = None
-    if adapter == "subfolder":
-        skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint, base)
-    elif adapter == "repo":
+    with atomic_output_dir(output_dir, **target) as staged:
+        model_dir = staged / "model"
+        skipped = _copy_safe(merged, model_dir, checkpoint)
+        # The card checked that both are Hub ids; the published files name them instead of local folders.
+        base, dataset = base_model_id or record.base_model, dataset_id or record.dataset.id
+        record.published(base, dataset).write(model_dir / TrainingRecord.FILE)
+        if results is not None:
+            names = {results.summary.model: repo_id} | ({record.base_model: base} if results.summary.baseline else {})
+            write_plots(model_dir, results, names)
+        card.save(model_dir / "README.md")
+        if adapter == "subfolder":
+            skipped += _copy_adapter(adapter_src, model_dir / "adapter", checkpoint, base)
+        elif adapter == "repo":
+            skipped += _copy_adapter(adapter_src, staged / "adapter", checkpoint, base)
+            adapter_card.save(staged / "adapter" / "README.md")
+    model_dir, adapter_folder = output_dir / "model", None
+    if adapter == "repo":
         adapter_dir = output_dir / "adapter"
-        skipped += _copy_adapter(adapter_src, adapter_dir, checkpoint, base)
-        adapter_card.save(adapter_dir / "README.md")
         usage = f'PeftModel.from_pretrained(CLIPModel.from_pretrained("{base}"), "{adapter_repo_id}")'
         adapter_folder = RepoFolder.scan(adapter_dir, adapter_repo_id, "model", usage)
     model = RepoFolder.scan(model_dir, repo_id, "model", f'CLIPModel.from_pretrained("{repo_id}")')
@@ -272,7 +278,7 @@ def push_to_hub(
 
     api = api or HfApi()
     message = commit_message or f"Upload {folder.repo_id.split('/')[-1]} with cultureclip"
-    retry = f"hf upload {folder.repo_id} {folder.path} . --repo-type {folder.repo_type}"
+    retry = f"hf upload {folder.repo_id} {folder.path} . --repo-type {folder.repo_type} --exclude {MARKER}"
     retry += (f" --revision {revision}" if revision else "") + (" --create-pr" if create_pr else "")
     try:
         # private=None leaves a new repository to the account's default visibility.
@@ -287,6 +293,7 @@ def push_to_hub(
             revision=revision,
             create_pr=create_pr,
             commit_message=message,
+            ignore_patterns=[MARKER],
         )
     except Exception as error:  # any failure (HTTP, auth, network, disk) gets the same what-now message
         raise PublishError(
@@ -418,7 +425,7 @@ def _copy_safe(source: Path, target: Path, checkpoint: Path, exclude: tuple[str,
     """Copies ``source`` into ``target`` without pickle files; returns the skipped ones."""
     skipped = []
     for path in sorted(source.rglob("*")):
-        if not path.is_file() or path.relative_to(source).as_posix() in exclude:
+        if not path.is_file() or is_marker(path) or path.relative_to(source).as_posix() in exclude:
             continue
         if path.suffix in PICKLE_SUFFIXES:
             skipped.append(str(path.relative_to(checkpoint)))
@@ -427,11 +434,3 @@ def _copy_safe(source: Path, target: Path, checkpoint: Path, exclude: tuple[str,
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
     return skipped
-
-
-def _prepare(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{output_dir} is not empty: choose another output folder, or pass --overwrite.")
-        shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,6 @@
 """``cultureclip publish model|dataset|space``: build the Hub repository folder, then upload it in one commit.
 
-Examples::
-
-    cultureclip publish model --checkpoint runs/train --eval-dir runs/eval \\
-        --repo-id org/cultureclip --output-dir hub-release/cultureclip --dry-run
-    cultureclip publish dataset --release-dir runs/cultwin --repo-id org/cultwin --private
-    cultureclip publish space --repo-id org/cultureclip-demo --model-repo org/cultureclip \\
-        --dataset-repo org/cultwin --dry-run
-
-The token comes from ``hf auth login`` or ``HF_TOKEN``; it is never printed or written.
+Examples: `EXAMPLES`. The token comes from ``hf auth login`` or ``HF_TOKEN``; it is never printed or written.
 """
 
 from __future__ import annotations
@@ -17,30 +9,46 @@ import argparse
 import shlex
 import sys
 
+from cultureclip.cli_args import ArgumentParser, repo_id
 from cultureclip.dataset_builder.validate import DEFAULT_TOKENIZER
+from cultureclip.references import check_reference
 
 from .hub import PublishError, PushResult, RepoFolder, build_dataset_repo, build_model_repo, push_folders
 from .space import DEFAULT_BASELINE, build_space_repo
 
 
 def _assignment(text: str) -> tuple[str, str]:
-    benchmark, sep, repo_id = text.partition("=")
-    if not (sep and benchmark and repo_id):
+    benchmark, sep, value = text.partition("=")
+    if not (sep and benchmark and value):
         raise argparse.ArgumentTypeError(f"{text!r} is not BENCHMARK=ORG/NAME")
-    return benchmark, repo_id
+    return benchmark, repo_id(value)
+
+
+EXAMPLES = """examples:
+  cultureclip publish model --checkpoint runs/train --eval-dir runs/eval \\
+      --repo-id org/cultureclip --output-dir hub-release/cultureclip --dry-run
+  cultureclip publish dataset --release-dir releases/cultwin --repo-id org/cultwin --private
+  cultureclip publish space --repo-id org/cultureclip-demo --model-repo org/cultureclip \\
+      --dataset-repo org/cultwin --dry-run"""
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root = ArgumentParser(
         prog="cultureclip publish",
         description="Publish CultureCLIP (model), CulTwin (dataset) or the demo (space) to the Hugging Face Hub "
         "in one commit.",
+        epilog=EXAMPLES,
     )
     kinds = root.add_subparsers(dest="kind", required=True, metavar="{model,dataset,space}")
 
-    model = kinds.add_parser("model", help="the merged CLIPModel + processor, LoRA adapter and model card")
+    model = kinds.add_parser(
+        "model",
+        help="the merged CLIPModel + processor, LoRA adapter and model card",
+        description="Build the model repository folder from a training run (and an evaluation), then upload it.",
+        epilog=EXAMPLES,
+    )
     model.add_argument("--checkpoint", required=True, help="output folder of `cultureclip train`")
-    model.add_argument("--repo-id", required=True, help="model repository, org/name")
+    model.add_argument("--repo-id", required=True, type=repo_id, help="model repository, org/name")
     model.add_argument("--eval-dir", help="output folder of `cultureclip evaluate` (results table, plots)")
     model.add_argument(
         "--adapter",
@@ -48,9 +56,15 @@ def parser() -> argparse.ArgumentParser:
         help="where the LoRA adapter goes: adapter/ of the model repository (default), "
         "its own repository (--adapter-repo-id), or nowhere",
     )
-    model.add_argument("--adapter-repo-id", help="the adapter's own repository, org/name (implies --adapter repo)")
-    model.add_argument("--base-model-id", help="Hub id of the base model, when training used a local path")
-    model.add_argument("--dataset-id", help="Hub id of the training dataset, when training used a local path")
+    model.add_argument(
+        "--adapter-repo-id", type=repo_id, help="the adapter's own repository, org/name (implies --adapter repo)"
+    )
+    model.add_argument(
+        "--base-model-id", type=repo_id, help="Hub id of the base model, when training used a local path"
+    )
+    model.add_argument(
+        "--dataset-id", type=repo_id, help="Hub id of the training dataset, when training used a local path"
+    )
     model.add_argument(
         "--eval-dataset-id",
         action="append",
@@ -60,29 +74,52 @@ def parser() -> argparse.ArgumentParser:
         help="Hub id of the data a benchmark of --eval-dir was evaluated on, when that was a local folder "
         "(repeatable; cultwin defaults to the training dataset's Hub id)",
     )
-    model.add_argument("--license", default="apache-2.0", help="license of the card metadata (default apache-2.0)")
-    model.add_argument("--output-dir", help="where to build the repository folder (default hub-release/<repo name>)")
-    model.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output-dir")
+    model.add_argument("--license", default="apache-2.0", help="license of the card metadata")
+    model.add_argument(
+        "--output-dir",
+        help="the folder to build: the model repository goes to OUT/model, an adapter with its own repository "
+        "to OUT/adapter (default: hub-release/<repo name>)",
+    )
+    model.add_argument(
+        "--overwrite", action="store_true", help="replace --output-dir if it is a folder this command built"
+    )
 
-    dataset = kinds.add_parser("dataset", help="a CulTwin release folder (Parquet + dataset card) as built")
+    dataset = kinds.add_parser(
+        "dataset",
+        help="a CulTwin release folder (Parquet + dataset card) as built",
+        description="Check a CulTwin release folder and upload it as built.",
+        epilog=EXAMPLES,
+    )
     dataset.add_argument("--release-dir", required=True, help="output folder of `cultureclip build-dataset`")
-    dataset.add_argument("--repo-id", required=True, help="dataset repository, org/name")
+    dataset.add_argument("--repo-id", required=True, type=repo_id, help="dataset repository, org/name")
     dataset.add_argument(
         "--tokenizer",
         default=DEFAULT_TOKENIZER,
-        help="tokenizer the release's captions are checked with before upload (default: %(default)s)",
+        help="tokenizer the release's captions are checked with before upload (offline: a local folder)",
     )
 
-    space = kinds.add_parser("space", help="the demo Space: a Gradio app comparing the base CLIP and CultureCLIP")
-    space.add_argument("--repo-id", required=True, help="Space repository, org/name")
-    space.add_argument("--model-repo", required=True, help="Hub id of the CultureCLIP model the Space serves")
-    space.add_argument("--dataset-repo", required=True, help="Hub id of the CulTwin dataset the Space browses")
+    space = kinds.add_parser(
+        "space",
+        help="the demo Space: a Gradio app comparing the base CLIP and CultureCLIP",
+        description="Build the demo Space folder (app, pinned requirements, card), then upload it.",
+        epilog=EXAMPLES,
+    )
+    space.add_argument("--repo-id", required=True, type=repo_id, help="Space repository, org/name")
     space.add_argument(
-        "--baseline-repo", default=DEFAULT_BASELINE, help="Hub id of the model to compare with (default: %(default)s)"
+        "--model-repo", required=True, type=repo_id, help="Hub id of the CultureCLIP model the Space serves"
+    )
+    space.add_argument(
+        "--dataset-repo", required=True, type=repo_id, help="Hub id of the CulTwin dataset the Space browses"
+    )
+    space.add_argument(
+        "--baseline-repo",
+        default=DEFAULT_BASELINE,
+        type=repo_id,
+        help="Hub id of the model to compare with (default: %(default)s)",
     )
     space.add_argument("--split", default="test", help="dataset split the Space shows (default: %(default)s)")
-    space.add_argument("--output-dir", help="where to build the Space folder (default hub-release/<repo name>)")
-    space.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output-dir")
+    space.add_argument("--output-dir", help="where to build the Space folder (default: hub-release/<repo name>)")
+    space.add_argument("--overwrite", action="store_true", help="replace a Space folder this command built")
 
     for sub in (model, dataset, space):
         sub.add_argument("--dry-run", action="store_true", help="build and check the folder, upload nothing")
@@ -95,11 +132,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    try:
-        folders = _build(args)
-    except (OSError, ValueError) as error:
-        print(f"cultureclip publish: {error}", file=sys.stderr)
-        return 1
+    folders = _build(args)
     for folder in folders:
         print(f"{folder.repo_type} repository {folder.repo_id}: {len(folder.files)} files in {folder.path}")
     if args.dry_run:
@@ -124,6 +157,7 @@ def main(argv: list[str]) -> int:
 
 def _build(args: argparse.Namespace) -> list[RepoFolder]:
     if args.kind == "dataset":
+        check_reference(args.tokenizer, "--tokenizer")
         return [build_dataset_repo(args.release_dir, args.repo_id, tokenizer=args.tokenizer)]
     if args.kind == "space":
         space = build_space_repo(

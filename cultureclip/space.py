@@ -82,7 +82,7 @@ def build_space_repo(
     from huggingface_hub import SpaceCard, SpaceCardData
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    from .hub import _prepare
+    from .output_dirs import atomic_output_dir
     from .resources import project_file
 
     for option, value in (("--repo-id", repo_id), ("--model-repo", model), ("--dataset-repo", dataset)):
@@ -94,11 +94,7 @@ def build_space_repo(
             raise ValueError(f"{option} {value!r} is not a Hub repository id: give org/name.")
     pinned = requirements()
     output_dir = Path(output_dir)
-    _prepare(output_dir, overwrite)
-    shutil.copy2(project_file("space/app.py"), output_dir / "app.py")
     config = {"model": model, "baseline": baseline, "dataset": dataset, "split": split}
-    (output_dir / "space_config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    (output_dir / "requirements.txt").write_text(pinned, encoding="utf-8")
     data = SpaceCardData(
         title="CultureCLIP",
         emoji="🥟",
@@ -113,5 +109,9 @@ def build_space_repo(
         short_description="Base CLIP vs CultureCLIP on look-alike concepts of different cultures",
     )
     card = SpaceCard(f"---\n{data.to_yaml()}\n---\n\n" + SPACE_README.format(**config))
-    card.save(output_dir / "README.md")
+    with atomic_output_dir(output_dir, overwrite=overwrite) as staged:
+        shutil.copy2(project_file("space/app.py"), staged / "app.py")
+        (staged / "space_config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+        (staged / "requirements.txt").write_text(pinned, encoding="utf-8")
+        card.save(staged / "README.md")
     return RepoFolder.scan(output_dir, repo_id, "space", f"https://huggingface.co/spaces/{repo_id}")

@@ -7,6 +7,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+from cultureclip import CULTWIN_REPO_ID
 from cultureclip.schemas import FORMAT_KEY, RunRecord
 
 from .config import STAGES, looks_like_path
@@ -237,7 +238,7 @@ def render_card(
     statistics: dict,
     run_record: RunRecord,
     pretty_name: str = "CulTwin",
-    repo_id: str = "org/cultwin",
+    repo_id: str = CULTWIN_REPO_ID,
 ):
     """Render the dataset card from the ``dataset_card.md`` Jinja template.
 

@@ -2,16 +2,23 @@
 
 A YAML file maps onto `GenerationConfig`; ``--set section.key=value`` overrides one field, and
 ``${models_dir}`` in any string is replaced by the ``--models-dir`` folder (the tiny config names
-its checkpoints that way, so no path is hard-coded). Values are checked on creation, and
-``cultureclip generate`` checks that every local path exists (`GenerationConfig.local_paths`)
-before it starts the run folder, so nothing is checked only when its model loads.
+its checkpoints that way, so no path is hard-coded). The file is validated when it is read, by
+pydantic in strict mode against the dataclasses' types (``vlm_scores: "false"``, ``countries: JP``,
+``model: 42`` or an empty ``selection:`` section are errors, not coerced), then by each class's
+``__post_init__``; ``cultureclip generate`` checks that every local path exists
+(`GenerationConfig.local_paths`) before it starts the run folder, so nothing is checked only when
+its model loads.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from cultureclip.references import looks_like_path
 
 from .records import CATEGORIES
 
@@ -24,12 +31,6 @@ TASKS = ("text-generation", "image-text-to-text")
 def _check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}.")
-
-
-def looks_like_path(reference: str) -> bool:
-    """Whether a model, tokenizer or dataset reference can only be a local path: absolute, ``~``- or
-    dot-relative, or with more than one ``/`` (a Hub id is ``name`` or ``org/name``)."""
-    return reference.startswith(("/", "~", "./", "../")) or reference in (".", "..") or reference.count("/") > 1
 
 
 def _check_positive(name: str, value, minimum=1) -> None:
@@ -81,6 +82,16 @@ class ModelConfig:
     backoff_s: float = 1.0
     max_attempts: int = 3
     dtype: str = "auto"
+
+    TRANSPORT: ClassVar[tuple[str, ...]] = (
+        "base_url",
+        "api_key_env",
+        "concurrency",
+        "timeout_s",
+        "retries",
+        "backoff_s",
+    )
+    """How a server is reached, not what it answers: changing these does not block a resume."""
 
     @property
     def round_size(self) -> int:
@@ -301,14 +312,10 @@ class GenerationConfig:
         """The model that reads images: `vision_model`, else `text_model`."""
         return self.vision_model or self.text_model
 
-    def local_paths(self) -> dict[str, str]:
-        """The `references` that `looks_like_path`, by dotted name."""
-        return {name: value for name, value in self.references().items() if value and looks_like_path(value)}
-
-    def references(self) -> dict[str, str | None]:
-        """The fields naming a checkpoint, tokenizer or dataset, by dotted name (an ``openai``
-        backend's model is the name the server serves, not a reference)."""
-        return {
+    def references(self) -> dict[str, str]:
+        """The set fields naming a checkpoint, tokenizer or dataset (a Hub id or a local path), by
+        dotted name (an ``openai`` backend's model is the name the server serves, not a reference)."""
+        references = {
             "captions.tokenizer": self.captions.tokenizer,
             "diffusion.model": self.diffusion.model,
             "quality.clip_model": self.quality.clip_model,
@@ -318,13 +325,36 @@ class GenerationConfig:
             for role, model in (("text_model", self.text_model), ("vision_model", self.vision_model))
             if model is not None and model.backend == "transformers"
         }
+        return {name: value for name, value in references.items() if value}
+
+    def local_paths(self) -> dict[str, str]:
+        """The `references` that `looks_like_path`, by dotted name."""
+        return {name: value for name, value in self.references().items() if looks_like_path(value)}
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def output_settings(self) -> dict:
+        """`to_dict` without the models' `ModelConfig.TRANSPORT` fields: what a resume must match."""
+        settings = self.to_dict()
+        for role in ("text_model", "vision_model"):
+            if settings[role] is not None:
+                settings[role] = {k: v for k, v in settings[role].items() if k not in ModelConfig.TRANSPORT}
+        return settings
+
     @classmethod
     def from_dict(cls, data: dict) -> GenerationConfig:
-        return _build(cls, data, "")
+        """Validates ``data`` (a parsed YAML file) strictly; raises a one-line `ValueError` naming
+        the first bad field and how to fix it."""
+        from pydantic import TypeAdapter, ValidationError
+
+        if not isinstance(data, dict):
+            raise ValueError(f"the config must be a mapping of section: values, got {data!r}.")
+        try:
+            # JSON mode: strict about scalar types, yet sections may be given as mappings.
+            return TypeAdapter(cls).validate_json(json.dumps(data, default=str))
+        except ValidationError as error:
+            raise ValueError(_describe(error.errors()[0])) from None
 
 
 _SECTIONS = {
@@ -336,23 +366,31 @@ _SECTIONS = {
     "quality": QualityConfig,
     "bottom_up": BottomUpConfig,
 }
+for _cls in (GenerationConfig, *_SECTIONS.values()):
+    _cls.__pydantic_config__ = {"strict": True, "extra": "forbid"}
+
+_EXPECTED = {
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false (unquoted)",
+    "string_type": "must be text (quote it in YAML)",
+    "list_type": "must be a list, e.g. [a, b]",
+    "dataclass_type": "must be a section of key: value lines",
+}
 
 
-def _build(cls, data, prefix: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{prefix or 'the config'} must be a mapping, got {data!r}.")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown key(s) {[prefix + k for k in unknown]}; known: {sorted(known)}.")
-    values = {}
-    for key, value in data.items():
-        section = _SECTIONS.get(key) if cls is GenerationConfig else None
-        values[key] = _build(section, value, f"{key}.") if section and value is not None else value
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise ValueError(f"{prefix or 'the config'}: {error}") from None
+def _describe(error: dict) -> str:
+    """One pydantic error as one line that names the field, its value and the fix."""
+    name = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "value_error":  # a __post_init__ check: its message already says it all
+        return str(error["ctx"]["error"])
+    if error["type"] == "unexpected_keyword_argument":
+        return f"unknown key {name!r}; see configs/cultwin_paper.yaml for the known keys (check the spelling)."
+    if error["type"] == "dataclass_type" and error["input"] is None:
+        return f"section {name!r} is empty; give it key: value lines or remove it."
+    expected = _EXPECTED.get(error["type"], f"is not valid ({error['msg']})")
+    return f"{name}={error['input']!r} {expected}; fix it in the config or with --set {name}=VALUE."
 
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -383,10 +421,13 @@ def load_config(
 
     Args:
         path: the YAML file.
-        overrides: ``key.sub=value`` strings; the value is parsed as YAML (``null``, numbers, lists).
+        overrides: ``key.sub=value`` strings (`cultureclip.cli_args.parse_assignments`: the value
+            is read as YAML: ``null``, numbers, lists).
         variables: values of ``${name}`` placeholders, e.g. ``{"models_dir": "tiny-models"}``.
     """
     import yaml
+
+    from cultureclip.cli_args import parse_assignments
 
     path = Path(path)
     if not path.is_file():
@@ -395,16 +436,13 @@ def load_config(
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"{path} is not valid YAML: {error}") from None
-    for override in overrides:
-        key, sep, raw = override.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {override!r} must look like section.key=value.")
+    for key, value in parse_assignments(list(overrides)).items():
         *parents, leaf = key.split(".")
         node = data
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"--set {override!r}: {part} is not a section.")
-        node[leaf] = yaml.safe_load(raw)
+                raise ValueError(f"--set {key}=...: {part} is not a section.")
+        node[leaf] = value
     data = _substitute(data, {k: str(v) for k, v in (variables or {}).items()})
     return GenerationConfig.from_dict(data)

@@ -12,13 +12,15 @@ the main process.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from cultureclip.cli_args import ArgumentParser, add_set_option
+from cultureclip.output_dirs import check_output_dir, mark, owned
+from cultureclip.references import check_reference
 from cultureclip.schemas import RunRecord
 
 from . import captions, concepts, images, pairs, quality, twins
@@ -57,7 +59,8 @@ def _versions() -> dict[str, str]:
 
 
 def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
-    """Fails on bad stage names, input files or local model paths before the run folder is started."""
+    """Fails on bad stage names, input files, local model paths or (offline) uncached Hub ids before
+    the run folder is started."""
     from .curated import load_curated
 
     bad = [s for s in stages if s not in STAGES]
@@ -70,18 +73,22 @@ def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
             f"no such local path: {', '.join(missing)}; pass the right --models-dir or fix the config field "
             "(a Hub id is org/name)."
         )
+    for name, reference in config.references().items():
+        check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
 
 
 def start_run(config: GenerationConfig, run_dir: Path) -> RunRecord:
     """The run record: a new one, or the folder's own if it was started with the same config."""
     record = read_run_record(run_dir)
     if record is not None:
-        if record.config != config.to_dict():
-            changed = sorted(k for k in config.to_dict() if record.config.get(k) != config.to_dict()[k])
+        started, now = GenerationConfig.from_dict(record.config).output_settings(), config.output_settings()
+        changed = sorted(k for k in now if started.get(k) != now[k])
+        if changed:
             raise ValueError(
                 f"{run_dir} was started with a different config (differs in {changed}); "
                 "resume with the same config, or use a new --output-dir."
             )
+        record.config = config.to_dict()  # transport settings (server, timeouts) may change
         return record
     models = {
         "text_model": config.text_model.model if config.text_model else None,
@@ -121,9 +128,14 @@ def generate(
     check_inputs(config, stages)
     state = PartialState()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    new = read_run_record(run_dir) is None and not owned(run_dir)  # else a run to resume
+    if new:
+        check_output_dir(run_dir)  # on every process, before any of them writes
     record = start_run(config, run_dir)
+    state.wait_for_everyone()
     if state.is_main_process:
+        if new:
+            mark(run_dir)
         for kind in FILES:
             repair_torn_tail(run_dir / FILES[kind])
         record.libraries = _versions()
@@ -167,26 +179,31 @@ def format_summary(record: RunRecord) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="cultureclip generate",
         description="Generate CulTwin data (concepts, twins, captions, images, quality scores, caption pairs) "
         "into a resumable run folder.",
+        epilog="examples:\n"
+        "  cultureclip generate --config configs/cultwin_paper.yaml --output-dir runs/cultwin\n"
+        "  cultureclip generate --config configs/cultwin_tiny.yaml --models-dir tiny-models \\\n"
+        "      --output-dir runs/tiny-gen --set captions.per_concept=2",
     )
     parser.add_argument("--config", required=True, help="YAML run config, e.g. configs/cultwin_paper.yaml")
-    parser.add_argument("--output-dir", required=True, help="the run folder (rerun the same command to resume)")
-    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    parser.add_argument(
+        "--output-dir",
+        required=True,
+        help="the run folder: new, empty, or one this command started (rerun the same command to resume)",
+    )
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of the stages")
+    add_set_option(parser, "captions.per_concept=2")
     parser.add_argument("--models-dir", help="fills ${models_dir} in the config (e.g. the make-tiny-models folder)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     variables = {"models_dir": args.models_dir} if args.models_dir else {}
+    config = load_config(args.config, args.overrides, variables)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     try:
-        config = load_config(args.config, args.set, variables)
-        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
         record = generate(config, args.output_dir, stages, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"cultureclip generate: error: {error}", file=sys.stderr)
-        return 2
     except RunFailed as error:
         print(format_summary(read_run_record(args.output_dir)), file=sys.stderr)
         print(f"cultureclip generate: {error}", file=sys.stderr)

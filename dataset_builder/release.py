@@ -19,6 +19,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cultureclip import CULTWIN_REPO_ID
+from cultureclip.output_dirs import atomic_output_dir, check_output_dir
+
 from .run_data import BadImage, load_run
 
 CONFIGS = ("pairs", "concepts")
@@ -46,7 +49,7 @@ class ReleaseConfig:
     drop_bad_images: bool = False
     license: str = "cc-by-4.0"
     pretty_name: str = "CulTwin"
-    repo_id: str = "org/cultwin"
+    repo_id: str = CULTWIN_REPO_ID
     max_shard_size: str | int = "500MB"
 
     def __post_init__(self):
@@ -65,11 +68,6 @@ class ReleaseResult:
     """config -> split -> rows."""
     statistics: dict
     dropped_images: list[BadImage] = field(default_factory=list)
-
-
-def _check_output_dir(output_dir: Path) -> None:
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
-        raise FileExistsError(f"{output_dir} already exists and is not empty: choose a new --output-dir or delete it.")
 
 
 def _write_config(builder, staging: Path, output_dir: Path, max_shard_size) -> dict[str, list[Path]]:
@@ -120,27 +118,44 @@ def _card_data(infos: dict, files: dict[str, dict[str, list[Path]]], config: Rel
     return card_data
 
 
-def build_release(run_dir: str | Path, output_dir: str | Path, config: ReleaseConfig | None = None) -> ReleaseResult:
+def build_release(
+    run_dir: str | Path, output_dir: str | Path, config: ReleaseConfig | None = None, overwrite: bool = False
+) -> ReleaseResult:
     """Build the CulTwin release folder from a generation run folder.
+
+    The release is built in a temporary sibling folder and renamed to ``output_dir`` as the last
+    step (`cultureclip.output_dirs.atomic_output_dir`): a killed build leaves no folder that loads.
 
     Args:
         run_dir: A generation run folder (see `cultureclip.dataset_builder.records`).
         output_dir: A new or empty folder for the release.
         config: Split, filtering and card settings (default `ReleaseConfig()`).
+        overwrite: Replace ``output_dir`` if it is a release cultureclip built.
 
     Raises:
         RunFolderError: The run folder is incomplete or has missing or corrupt images (unless
             ``config.drop_bad_images``).
-        FileExistsError: ``output_dir`` is not empty.
+        UserError: ``output_dir`` is not empty (and not ours to replace), or is or holds ``run_dir``.
     """
+    config = config or ReleaseConfig()
+    output_dir = Path(output_dir)
+    target = {"overwrite": overwrite, "inputs": {"the run folder": run_dir}}
+    check_output_dir(output_dir, **target)
+    run = load_run(run_dir, drop_bad_images=config.drop_bad_images)
+    with atomic_output_dir(output_dir, **target) as staged:
+        files, infos, statistics = _write_release(run, staged, config)
+    return ReleaseResult(
+        output_dir=output_dir,
+        num_rows={name: {split: infos[name].splits[split].num_examples for split in files[name]} for name in CONFIGS},
+        statistics=statistics,
+        dropped_images=run.dropped_images,
+    )
+
+
+def _write_release(run, output_dir: Path, config: ReleaseConfig):
     from .card import PREVIEW_IMAGE, preview_grid, preview_rows, release_statistics, render_card
     from .cultwin import CulTwin
 
-    config = config or ReleaseConfig()
-    output_dir = Path(output_dir)
-    _check_output_dir(output_dir)
-    run = load_run(run_dir, drop_bad_images=config.drop_bad_images)
-    output_dir.mkdir(parents=True, exist_ok=True)
     files, infos = {}, {}
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".build-") as staging:
         for name in CONFIGS:
@@ -167,9 +182,4 @@ def build_release(run_dir: str | Path, output_dir: str | Path, config: ReleaseCo
         repo_id=config.repo_id,
     )
     card.save(output_dir / "README.md")
-    return ReleaseResult(
-        output_dir=output_dir,
-        num_rows={name: {split: infos[name].splits[split].num_examples for split in files[name]} for name in CONFIGS},
-        statistics=statistics,
-        dropped_images=run.dropped_images,
-    )
+    return files, infos, statistics

@@ -2,49 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
-import ast
+from cultureclip.cli_args import ArgumentParser, add_set_option, parse_assignments
+from cultureclip.errors import UserError
 
 from .benchmarks import BENCHMARKS
-
-
-def _assignments(values: list[str], flag: str, parser) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        name, sep, rest = value.partition("=")
-        if not sep or not name or not rest:
-            parser.error(f"{flag} {value!r} is not NAME=VALUE.")
-        pairs[name] = rest
-    return pairs
-
 
 # Options whose values are names (columns, revisions, splits): "1.0" or "2024" stay strings.
 _NAME_OPTIONS = ("split", "config", "templates")
 _NAME_SUFFIXES = ("_column", "_revision")
 
 
-def _value(option: str, text: str):
-    """An ``--option`` value: ``"none"`` -> None; a name option keeps its text; otherwise a Python
-    literal when it is one (``"32"`` -> 32, ``"[...]"`` -> a list), else the text."""
-    if text.lower() in ("none", "null"):
-        return None
-    if (option in _NAME_OPTIONS or option.endswith(_NAME_SUFFIXES)) and not text.startswith("["):
-        return text
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+def _is_name(option: str) -> bool:
+    return option in _NAME_OPTIONS or option.endswith(_NAME_SUFFIXES)
 
 
 def parse_args(argv: list[str]):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="cultureclip evaluate",
         description=(
             "Zero-shot evaluation of a CLIP model (Hub id or path), optionally next to a baseline, on "
             "the paper's cultural benchmarks, CulTwin twin accuracy, zero-shot classification and "
             "retrieval. Writes OUT/<benchmark>.json, OUT/baseline/<benchmark>.json, OUT/summary.json "
-            "and OUT/plots/*.png, and prints the table."
+            "and OUT/plots/*.png (built beside OUT and renamed into place last), and prints the table."
         ),
+        epilog="examples:\n"
+        "  cultureclip evaluate --model runs/cultureclip/merged --baseline openai/clip-vit-base-patch32 \\\n"
+        "      --benchmarks globalrg-retrieval,crope,cultwin --dataset cultwin=releases/cultwin --output-dir runs/eval\n"
+        "  cultureclip evaluate --model m --benchmarks zeroshot --dataset zeroshot=data/ \\\n"
+        "      --set zeroshot.label_column=label --output-dir runs/eval-zs",
     )
     parser.add_argument("--model", required=True, help="Hub id or local path of the CLIPModel to evaluate")
     parser.add_argument("--model-revision", help="Hub revision (branch, tag or commit) of --model")
@@ -58,21 +43,20 @@ def parse_args(argv: list[str]):
         help=f"comma-separated subset of {','.join(BENCHMARKS)}",
     )
     parser.add_argument(
-        "--dataset", action="append", default=[], metavar="NAME=PATH_OR_ID", help="dataset of a benchmark (repeatable)"
-    )
-    parser.add_argument(
-        "--option",
+        "--dataset",
         action="append",
         default=[],
-        metavar="NAME.KEY=VALUE",
-        help="an option of one benchmark, e.g. zeroshot.group_column=region or cultwin.split=validation (repeatable)",
+        metavar="NAME=PATH_OR_ID",
+        help="the dataset of benchmark NAME: a local folder or Hub id (repeatable; default: the benchmark's own)",
     )
-    parser.add_argument("--output-dir", required=True, metavar="OUT")
+    add_set_option(parser, "zeroshot.group_column=region", aliases=("--option",))
+    parser.add_argument("--output-dir", required=True, metavar="OUT", help="a new or empty folder for the results")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it holds results cultureclip wrote")
     parser.add_argument("--device", help="cpu, cuda, ... (default: cpu)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="images or texts per forward pass")
     parser.add_argument("--cache-dir", help="embedding cache (default: $CULTURECLIP_CACHE or ~/.cache/cultureclip)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-plots", action="store_true", help="write no plots")
     args = parser.parse_args(argv)
     args.benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
@@ -80,21 +64,52 @@ def parse_args(argv: list[str]):
         parser.error(f"--benchmarks {unknown or '(empty)'}: choose from {','.join(BENCHMARKS)}.")
     if args.baseline_revision and not args.baseline:
         parser.error("--baseline-revision needs --baseline (the Hub id of the model to compare with).")
-    args.dataset = _assignments(args.dataset, "--dataset", parser)
+    try:
+        args.dataset = parse_assignments(args.dataset, "--dataset", text=lambda key: True)
+        overrides = parse_assignments(args.overrides, "--set", text=lambda key: _is_name(key.partition(".")[2]))
+    except UserError as error:
+        parser.error(str(error))
     args.options = {name: {} for name in args.benchmarks}
-    for key, value in _assignments(args.option, "--option", parser).items():
+    for key, value in overrides.items():
         benchmark, _, option = key.partition(".")
         if benchmark not in args.options or not option:
-            parser.error(f"--option {key}=...: NAME must be one of the chosen benchmarks {args.benchmarks}.")
-        args.options[benchmark][option] = _value(option, value)
+            parser.error(f"--set {key}=...: the key must be BENCHMARK.OPTION, BENCHMARK one of {args.benchmarks}.")
+        args.options[benchmark][option] = value
     stray = sorted(set(args.dataset) - set(args.benchmarks))
     if stray:
         parser.error(f"--dataset for {stray}, which are not in --benchmarks {args.benchmarks}.")
     return args
 
 
+def check_inputs(args) -> None:
+    """Fails before any model loads: an output folder that may not be written, a missing local
+    model or dataset, or (offline) a Hub id that is not in the cache."""
+    from cultureclip.output_dirs import check_output_dir
+    from cultureclip.references import check_reference
+
+    from .benchmarks import get_benchmark
+
+    check_output_dir(args.output_dir, overwrite=args.overwrite, inputs=_inputs(args))
+    for flag in ("model", "baseline"):
+        if getattr(args, flag):
+            check_reference(getattr(args, flag), f"--{flag}")
+    for benchmark in args.benchmarks:
+        dataset = args.dataset.get(benchmark) or get_benchmark(benchmark).DATASET
+        if dataset:
+            check_reference(dataset, f"--dataset {benchmark}=", "dataset")
+
+
+def _inputs(args) -> dict[str, str]:
+    return {"--model": args.model, "--baseline": args.baseline} | {
+        f"the {name} dataset": path for name, path in args.dataset.items()
+    }
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    check_inputs(args)
+    from cultureclip.output_dirs import atomic_output_dir
+
     from .api import evaluate
     from .encoder import load_encoder
     from .plots import write_plots
@@ -114,9 +129,10 @@ def main(argv: list[str]) -> int:
             print(f"[{role}] {benchmark}")
             dataset = args.dataset.get(benchmark)
             results[role][benchmark] = evaluate(encoder, benchmark, dataset, **run, **args.options[benchmark])
-    written = write_results(args.output_dir, results["model"], results.get("baseline"))
-    if not args.no_plots:
-        write_plots(args.output_dir, written)
+    with atomic_output_dir(args.output_dir, overwrite=args.overwrite, inputs=_inputs(args)) as staged:
+        written = write_results(staged, results["model"], results.get("baseline"))
+        if not args.no_plots:
+            write_plots(staged, written)
     print(format_table(written.summary.rows))
     for role in results:
         for benchmark, result in results[role].items():

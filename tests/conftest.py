@@ -60,7 +60,9 @@ def release_dir(tmp_path_factory):
     from cultureclip.dataset_builder.release import ReleaseConfig, build_release
 
     root = tmp_path_factory.mktemp("cultwin")
-    return build_release(write_run(root / "run"), root / "out", ReleaseConfig(seed=3, test_size=0.2)).output_dir
+    return build_release(
+        write_run(root / "run"), root / "out", ReleaseConfig(seed=3, test_size=0.2, repo_id="org/cultwin")
+    ).output_dir
 
 
 @pytest.fixture(scope="session")

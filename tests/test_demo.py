@@ -103,6 +103,7 @@ def test_demo_bad_options(tmp_path, kwargs, message):
 
 
 def test_demo_cli_reports_bad_options(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        main(["--output-dir", str(tmp_path / "x"), "--twin-pairs", "2", "--test-pairs", "3"])
-    assert "test_pairs=3" in capsys.readouterr().err
+    from cultureclip.cli import main as cli_main
+
+    assert cli_main(["demo", "--output-dir", str(tmp_path / "x"), "--twin-pairs", "2", "--test-pairs", "3"]) == 2
+    assert "cultureclip demo: error: test_pairs=3" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ from cultureclip.hub import (
     push_model_to_hub,
     push_to_hub,
 )
+from cultureclip.output_dirs import MARKER
 
 SECRET = "hf_thisIsNotARealTokenButMustNeverLeak"
 # The run trained the local tiny CLIP on a local release folder; the card names Hub ids.
@@ -49,7 +51,12 @@ class FakeHfApi:
         self.calls.append(("create_branch", repo_id, options))
 
     def upload_folder(self, *, repo_id, folder_path, **options):
-        files = sorted(str(p.relative_to(folder_path)) for p in folder_path.rglob("*") if p.is_file())
+        ignored = options.get("ignore_patterns") or []  # as huggingface_hub filters them
+        files = sorted(
+            str(p.relative_to(folder_path))
+            for p in folder_path.rglob("*")
+            if p.is_file() and not any(fnmatch.fnmatch(str(p.relative_to(folder_path)), i) for i in ignored)
+        )
         self.calls.append(("upload_folder", repo_id, {**options, "files": files}))
         if self.fail in (True, repo_id):
             raise ConnectionError("503 Service Unavailable")
@@ -219,10 +226,18 @@ def test_output_folder_is_never_clobbered_silently(training_output, tmp_path):
     out = tmp_path / "out"
     (out / "model").mkdir(parents=True)
     (out / "model" / "stale.txt").write_text("old")
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(ValueError, match="--overwrite"):
         build_model_repo(training_output, "org/x", out, **IDS)
-    release = build_model_repo(training_output, "org/x", out, overwrite=True, **IDS)
-    assert "stale.txt" not in release.model.files
+    # issue 14.2: --overwrite never deletes a folder cultureclip did not write
+    with pytest.raises(ValueError, match="was not written by cultureclip"):
+        build_model_repo(training_output, "org/x", out, overwrite=True, **IDS)
+    assert (out / "model" / "stale.txt").read_text() == "old"
+    (out / "model" / "stale.txt").unlink()
+    (out / "model").rmdir()
+    build_model_repo(training_output, "org/x", out, **IDS)  # empty: fine
+    (out / "model" / "stale.txt").write_text("old")
+    release = build_model_repo(training_output, "org/x", out, overwrite=True, **IDS)  # its own: replaced
+    assert "stale.txt" not in release.model.files and MARKER not in release.model.files
 
 
 def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_path):
@@ -241,13 +256,13 @@ def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_
 
 
 def test_dataset_card_must_load_the_repository_it_is_published_to(release_dir, tokenizer, capsys):
-    """The release was built for org/cultwin (build-dataset's default): published as myorg/cultwin,
+    """The release was built for org/cultwin (build-dataset --repo-id): published as myorg/cultwin,
     its card would tell users to load org/cultwin."""
     assert 'load_dataset("org/cultwin")' in (release_dir / "README.md").read_text()
     with pytest.raises(ValueError, match=r"load_dataset\('org/cultwin'\), but it would be published to myorg/cultwin"):
         build_dataset_repo(release_dir, "myorg/cultwin", tokenizer)
     argv = ["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "myorg/cultwin"]
-    assert cli([*argv, "--tokenizer", tokenizer, "--dry-run"]) == 1
+    assert cli([*argv, "--tokenizer", tokenizer, "--dry-run"]) == 2
     assert "build-dataset RUN_DIR --output-dir NEW_DIR --repo-id myorg/cultwin" in capsys.readouterr().err
 
 
@@ -371,7 +386,7 @@ def test_cli_publishes_dataset(fake_api, release_dir, tokenizer, capsys):
 
 def test_cli_reports_bad_input_without_traceback(tmp_path, tokenizer, capsys):
     argv = ["publish", "dataset", "--release-dir", str(tmp_path), "--repo-id", "org/cultwin"]
-    assert cli([*argv, "--tokenizer", tokenizer]) == 1
+    assert cli([*argv, "--tokenizer", tokenizer]) == 2
     assert "cultureclip publish:" in capsys.readouterr().err
 
 
@@ -423,7 +438,7 @@ def test_local_evaluation_data_is_never_published_as_a_dataset_id(training_outpu
         build_model_repo(training_output, "org/x", tmp_path / "a", eval_dir=eval_dir, eval_dataset_ids=ids, **IDS)
 
     argv = ["publish", "model", "--checkpoint", str(training_output), "--repo-id", "org/x", *CLI_IDS]
-    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 1
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 2
     assert "--eval-dataset-id globalrg-retrieval=ORG/NAME" in capsys.readouterr().err
     argv += [*CLI_EVAL_IDS, "--eval-dataset-id", "cultwin=org/cultwin-eval"]
     assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 0
@@ -451,7 +466,7 @@ def test_results_of_another_model_are_refused(broken_checkpoint, eval_dir, tmp_p
     assert not (tmp_path / "a").exists()
 
     argv = ["publish", "model", "--checkpoint", str(broken_checkpoint), "--repo-id", "org/x", *CLI_IDS, *CLI_EVAL_IDS]
-    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 1
+    assert cli([*argv, "--eval-dir", str(eval_dir), "--output-dir", str(tmp_path / "b"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     evaluated = load_results(eval_dir).model["cultwin"].model.name_or_path
     assert f"cultwin scored {evaluated}" in err and f"cultureclip evaluate --model {merged}" in err

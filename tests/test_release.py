@@ -15,12 +15,14 @@ from cultwin_fixtures import TWINS, kept_pair_count, write_run
 from huggingface_hub import DatasetCard
 from PIL import Image
 
+from cultureclip import CULTWIN_REPO_ID
 from cultureclip.cli import main
 from cultureclip.dataset_builder.card import render_card
 from cultureclip.dataset_builder.config import CaptionConfig, GenerationConfig, QualityConfig
 from cultureclip.dataset_builder.records import CATEGORIES, RUN_RECORD, Pair, read_records
 from cultureclip.dataset_builder.release import ReleaseConfig, build_release
 from cultureclip.dataset_builder.taxonomy import country_region
+from cultureclip.output_dirs import MARKER
 from cultureclip.schemas import RunRecord
 
 # Runs in a new process with no project code: only the release folder and `datasets`.
@@ -72,7 +74,7 @@ def release(tmp_path_factory):
 def test_release_layout_and_row_counts(release):
     out = release["out"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
-        ["README.md", "preview.png"]
+        ["README.md", "preview.png", MARKER]
         + [f"{c}/{s}-00000-of-00001.parquet" for c in ("pairs", "concepts") for s in ("train", "validation", "test")]
     )
     loaded = release["loaded"]
@@ -148,7 +150,7 @@ def test_card_yaml_parses_and_describes_the_release(release):
         "@article{huang2025cultureclip",
         "## License",
         "(preview.png)",
-        'load_dataset("org/cultwin")',
+        f'load_dataset("{CULTWIN_REPO_ID}")',
     ):
         assert needed in text
     # The run record is shown as recorded: models, prompts, sampling, seeds, per-stage summary.
@@ -307,14 +309,14 @@ def test_preview_grid_shows_twin_pairs(release):
 
 def test_build_refuses_a_non_empty_output_dir(release, tmp_path):
     run_dir = write_run(tmp_path / "run")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(ValueError, match="not empty"):
         build_release(run_dir, release["out"])
 
 
 def test_build_dataset_command(tmp_path, capsys):
     run_dir = write_run(tmp_path / "run")
     (run_dir / "images" / "k04-c2.png").write_bytes(b"\x89PNG broken")
-    assert main(["build-dataset", str(run_dir), "--output-dir", str(tmp_path / "refused")]) == 1
+    assert main(["build-dataset", str(run_dir), "--output-dir", str(tmp_path / "refused")]) == 2
     assert "images/k04-c2.png (caption k04-c2): does not decode" in capsys.readouterr().err
     assert not (tmp_path / "refused" / "README.md").exists()
 

@@ -102,11 +102,37 @@ def test_command_line_overrides_the_config_file(tmp_path):
     assert data.base_model == "openai/clip-vit-base-patch32"
 
 
-def test_unknown_config_keys_and_missing_data_fail_clearly(tmp_path, tiny_models):
+def test_unknown_config_keys_and_missing_data_fail_clearly(tmp_path, tiny_models, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("lora_rank: 4\n")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['lora_rank'\]"):
         parse_args(["--config", str(bad)])
     argv = ["--config", str(ROOT / "configs" / "tiny.yaml"), "--base_model", str(tiny_models["clip"])]
-    with pytest.raises(ValueError, match="No training data: pass --dataset"):
-        main(["train", *argv, "--output_dir", str(tmp_path / "run")])
+    assert main(["train", *argv, "--output_dir", str(tmp_path / "run")]) == 2
+    assert "cultureclip train: error: No training data: pass --dataset" in capsys.readouterr().err
+
+
+def test_set_dashes_and_underscores_override_the_same_fields():
+    config_file = ["--config", str(ROOT / "configs" / "paper_vitb32.yaml")]
+    config, data = parse_args([*config_file, "--set", "lora_r=8", "--set", "lora-alpha=32", "--max-steps", "3"])
+    assert (config.lora_r, config.lora_alpha, config.max_steps) == (8, 32, 3)
+    # a flag overrides --set, which overrides the file; both flag spellings are the same option
+    config, data = parse_args([*config_file, "--set", "lora_r=8", "--lora-r", "2", "--base_model", "org/clip"])
+    assert (config.lora_r, data.base_model) == (2, "org/clip")
+    with pytest.raises(ValueError, match=r"--set: unknown option\(s\) \['lora_rank'\]"):
+        parse_args(["--set", "lora_rank=4"])
+
+
+def test_train_help_is_short_and_shows_each_default_once(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert len(text.splitlines()) < 200  # 691 lines before
+    for shown in ("--lora-r LORA_R", "--base-model BASE_MODEL", "--output-dir OUTPUT_DIR", "--set KEY=VALUE"):
+        assert shown in text
+    assert "--help-all" in text and "--torch-compile" not in text and "--lora_r" not in text
+    assert not any(line.count("(default") > 1 for line in text.splitlines())
+    with pytest.raises(SystemExit):
+        main(["train", "--help-all"])
+    assert "--torch_compile" in capsys.readouterr().out

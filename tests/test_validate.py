@@ -94,4 +94,4 @@ def test_schema_and_card_problems(release):
 
 def test_an_unloadable_tokenizer_is_a_clear_error(release, tmp_path, capsys):
     assert main(["validate-dataset", str(release), "--tokenizer", str(tmp_path / "no-such-tokenizer")]) == 2
-    assert "pass --tokenizer with a Hub id or a local CLIP checkpoint folder" in capsys.readouterr().err
+    assert "no-such-tokenizer' not found: no such local folder" in capsys.readouterr().err

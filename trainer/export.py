@@ -29,23 +29,28 @@ def export_model(model, processor: CLIPProcessor, output_dir: str | Path) -> dic
     The merged folder holds safetensors weights, the config and the processor: it loads with
     ``CLIPModel.from_pretrained`` and ``pipeline("zero-shot-image-classification")`` without peft.
     With a LoRA model this merges the adapters into the weights in place (the model is a plain
-    ``CLIPModel`` afterwards); export last.
+    ``CLIPModel`` afterwards); export last. Each folder is written beside its place and renamed
+    into it last (`cultureclip.output_dirs.atomic_output_dir`), so a kill never leaves half a model.
 
     Returns:
         ``{"merged": Path, "adapter": Path | None}``.
     """
     from peft import PeftModel
 
+    from cultureclip.output_dirs import atomic_output_dir
+
     output_dir = Path(output_dir)
     adapter_dir = None
     if isinstance(model, PeftModel):
         adapter_dir = output_dir / ADAPTER_DIR
-        model.save_pretrained(adapter_dir)
-        save_logit_scale(model, adapter_dir)
+        with atomic_output_dir(adapter_dir, overwrite=True) as staged:
+            model.save_pretrained(staged)
+            save_logit_scale(model, staged)
         model = model.merge_and_unload()
     merged_dir = output_dir / MERGED_DIR
-    model.save_pretrained(merged_dir)
-    processor.save_pretrained(merged_dir)
+    with atomic_output_dir(merged_dir, overwrite=True) as staged:
+        model.save_pretrained(staged)
+        processor.save_pretrained(staged)
     return {"merged": merged_dir, "adapter": adapter_dir}
 
 

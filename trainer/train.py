@@ -1,10 +1,10 @@
 """``cultureclip train``: fine-tune CLIP on CulTwin pairs and export a plain CLIPModel.
 
-    cultureclip train --config configs/paper_vitb32.yaml --dataset org/cultwin --output_dir runs/vitb32
-    cultureclip train --config configs/tiny.yaml --dataset path/to/cultwin --max_steps 5
+    cultureclip train --config configs/paper_vitb32.yaml --dataset org/cultwin --output-dir runs/vitb32
+    cultureclip train --config configs/tiny.yaml --dataset path/to/cultwin --max-steps 5 --set lora_r=8
 
-Options come from a YAML/JSON config (the fields of `DataArguments` and `CultureCLIPConfig`), and
-any ``--field value`` on the command line overrides the file. Multi-GPU: launch the same command
+Options come from a YAML/JSON config (the fields of `DataArguments` and `CultureCLIPConfig`),
+``--set field=value`` overrides the file, and any ``--field value`` flag overrides both. Multi-GPU: launch the same command
 with ``torchrun --nproc_per_node N -m cultureclip.cli train ...`` or ``accelerate launch``.
 """
 
@@ -106,33 +106,165 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     return TrainingResult(output_dir, exported["merged"], exported["adapter"], record_path, metrics)
 
 
+# The TrainingArguments fields `cultureclip train --help` shows; --help-all shows the rest.
+COMMON_TRAINER_FIELDS = (
+    "output_dir",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "weight_decay",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "bf16",
+    "fp16",
+    "logging_steps",
+    "eval_strategy",
+    "eval_steps",
+    "save_steps",
+    "save_total_limit",
+    "resume_from_checkpoint",
+    "report_to",
+    "dataloader_num_workers",
+    "seed",
+)
+EXAMPLES = """examples:
+  cultureclip train --config configs/paper_vitb32.yaml --dataset org/cultwin --output-dir runs/vitb32
+  cultureclip train --config configs/tiny.yaml --dataset releases/cultwin --max-steps 5 --set lora_r=8
+  torchrun --nproc_per_node 8 -m cultureclip.cli train --config configs/paper_vitb32.yaml ...
+
+Options come from --config (YAML or JSON), then --set KEY=VALUE, then --field value flags (each
+overrides the one before). Flags take dashes or underscores (--output-dir = --output_dir).
+Every other transformers TrainingArguments field is accepted too: see 'cultureclip train --help-all'
+or https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments."""
+
+
+def _parser():
+    from transformers import HfArgumentParser
+
+    from cultureclip.cli_args import one_line_error
+
+    from .config import CultureCLIPConfig
+    from .data import DataArguments
+
+    class Parser(HfArgumentParser):
+        def error(self, message: str):
+            one_line_error(self.prog, message)
+
+    parser = Parser((CultureCLIPConfig, DataArguments), prog="cultureclip train", add_help=False)
+    parser.add_argument("--config", help="YAML or JSON file of options; --set and flags override it.")
+    return parser
+
+
+def short_help(parser) -> str:
+    """``--help``: the project's own options and the common TrainingArguments, one style (dashes)."""
+    import re
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    from cultureclip.cli_args import ArgumentParser, add_set_option
+
+    trainer_fields = {f.name for f in fields(TrainingArguments)}
+    display = ArgumentParser(
+        prog="cultureclip train",
+        usage="cultureclip train [--config FILE] [--set KEY=VALUE] [--option VALUE ...]",
+        description="Fine-tune CLIP on CulTwin pairs (twin-aware loss, LoRA) and export a plain CLIPModel.",
+        epilog=EXAMPLES,
+        add_help=False,
+    )
+    display.add_argument("-h", "--help", action="store_true", help="show this help")
+    display.add_argument("--help-all", action="store_true", help="also list every TrainingArguments option")
+    display.add_argument("--config", metavar="FILE", help="YAML or JSON file of options")
+    add_set_option(display, "lora_r=8")
+    groups = {
+        "data and model": display.add_argument_group("data and model"),
+        "cultureclip": display.add_argument_group("CultureCLIP (loss, LoRA)"),
+        "trainer": display.add_argument_group("common TrainingArguments"),
+    }
+    from .data import DataArguments
+
+    data_fields = {f.name for f in fields(DataArguments)}
+    shown = set()
+    for action in parser._actions:
+        name = action.dest
+        if name in data_fields:
+            group = groups["data and model"]
+        elif name not in trainer_fields:
+            group = groups["cultureclip"] if name != "config" else None
+        elif name in COMMON_TRAINER_FIELDS:
+            group = groups["trainer"]
+        else:
+            group = None
+        if group is None or not action.option_strings or name in shown:  # --no_x: the same field as --x
+            continue
+        shown.add(name)
+        help_ = re.sub(r"\s*\(default[^)]*\)\.?", "", action.help or "").strip()
+        boolean = action.nargs == "?" and action.const is True
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            metavar="{true,false}" if boolean else name.upper(),
+            default=action.default,
+            help=help_,
+        )
+    return display.format_help()
+
+
 def parse_args(argv: list[str]):
-    """``--config FILE`` (YAML or JSON) sets defaults; every other ``--field value`` overrides them.
+    """``--config FILE`` (YAML or JSON) sets defaults, ``--set KEY=VALUE`` overrides them, and every
+    other ``--field value`` overrides both.
 
     Returns:
         ``(CultureCLIPConfig, DataArguments)``.
     """
     import argparse
 
-    from transformers import HfArgumentParser
-
-    from .config import CultureCLIPConfig
-    from .data import DataArguments
+    from cultureclip.cli_args import parse_assignments
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    parser = HfArgumentParser((CultureCLIPConfig, DataArguments), prog="cultureclip train", description=__doc__)
-    parser.add_argument("--config", help="YAML or JSON file of options; command-line flags override it.")
-    if known.config:
-        defaults = read_config_file(known.config)
-        fields = {action.dest for action in parser._actions}
-        unknown = sorted(set(defaults) - fields)
-        if unknown:
-            raise ValueError(f"{known.config}: unknown option(s) {unknown}; see 'cultureclip train --help'.")
-        parser.set_defaults(**defaults)
-    config, data, *_ = parser.parse_args_into_dataclasses(args=argv)
+    pre.add_argument("--set", dest="overrides", action="append", default=[])
+    pre.add_argument("-h", "--help", action="store_true")
+    pre.add_argument("--help-all", "--help_all", action="store_true")
+    known, rest = pre.parse_known_args(argv)
+    parser = _parser()
+    if known.help_all:
+        parser.print_help()
+        raise SystemExit(0)
+    defaults = read_config_file(known.config) if known.config else {}
+    defaults |= {key.replace("-", "_"): value for key, value in parse_assignments(known.overrides).items()}
+    fields = {action.dest for action in parser._actions}
+    unknown = sorted(set(defaults) - fields)
+    if unknown:
+        where = f"{known.config} or --set" if known.config else "--set"
+        raise ValueError(f"{where}: unknown option(s) {unknown}; see 'cultureclip train --help-all'.")
+    parser.set_defaults(**defaults)
+    if known.help:
+        print(short_help(parser))
+        raise SystemExit(0)
+    config, data, *_ = parser.parse_args_into_dataclasses(args=rest)
     return config, data
+
+
+def check_inputs(config, data) -> None:
+    """Fails before any model loads: a missing local base model or dataset, (offline) a Hub id
+    that is not in the cache, or an output folder that is not a training run cultureclip started."""
+    from cultureclip.output_dirs import check_output_dir, owned
+    from cultureclip.references import check_reference
+
+    from .export import ADAPTER_DIR, MERGED_DIR
+
+    if not config.output_dir:
+        raise ValueError("Set output_dir (--output-dir DIR): the run writes merged/, adapter/ and its record there.")
+    check_reference(data.base_model, "--base-model")
+    if data.dataset:
+        check_reference(data.dataset, "--dataset", "dataset")
+    output_dir = Path(config.output_dir)
+    if not owned(output_dir):
+        check_output_dir(output_dir, inputs={"--dataset": data.dataset, "--base-model": data.base_model})
+    for name in (MERGED_DIR, ADAPTER_DIR):  # the exports are replaced at the end: only ours may be
+        check_output_dir(output_dir / name, overwrite=True, option="the export folder")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -156,8 +288,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Entry point of ``cultureclip train``."""
+    from cultureclip.output_dirs import mark
+
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     config, data = parse_args(argv)
+    check_inputs(config, data)
+    mark(config.output_dir)
     result = run_training(config, data)
     if config.process_index == 0:  # the process that wrote them
         print(f"merged model: {result.merged_dir}")

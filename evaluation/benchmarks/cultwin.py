@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cultureclip import CULTWIN_REPO_ID
+
 from ..scoring import Context, Question, group_accuracy, score_multiple_choice
 
-DATASET = "cultureclip/cultwin"
+DATASET = CULTWIN_REPO_ID
 CONFIG = "pairs"
 SPLIT = "test"
 COLUMNS: dict = {}
