@@ -97,6 +97,7 @@ def stage_summary(ctx: StageContext, name: str, result, seconds: float, before: 
         "kept": result.items_in - sum(rejected.values()) - result.failed,
         "rejected": dict(sorted(rejected.items())),
         "failed": result.failed,
+        "failures": result.failures,
         "seconds": round(seconds + (before or {}).get("seconds", 0.0), 3),
         "note": result.note,
     }
@@ -148,9 +149,16 @@ def generate(
         if summary["failed"]:
             raise RunFailed(
                 f"stage {name}: {summary['failed']} item(s) got no answer from the backend and are still "
-                f"pending; fix the server and rerun the same command to retry them ({run_dir}/run.json)."
+                f"pending; fix the server and rerun the same command to retry them ({run_dir}/run.json). "
+                f"Causes: {format_failures(summary['failures'])}"
             )
     return record
+
+
+def format_failures(failures: dict[str, dict]) -> str:
+    """``kind`` x count, first: detail; one per kind, most frequent first."""
+    ordered = sorted(failures.items(), key=lambda item: -item[1]["count"])
+    return "; ".join(f"{kind} x{f['count']} (first: {f['first']})" for kind, f in ordered)
 
 
 def format_summary(record: dict) -> str:
