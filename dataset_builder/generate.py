@@ -17,13 +17,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from . import captions, concepts, images, pairs, quality, twins
 from .config import STAGES, GenerationConfig, load_config
 from .pipeline import StageContext, StageResult
 from .records import FILES, Rejection, read_records
-from .run_folder import read_run_record, repair_torn_tail, write_run_record
+from .run_folder import lock_run, read_run_record, repair_torn_tail, write_run_record
 
 STAGE_RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
     "concepts": concepts.run,
@@ -110,8 +111,9 @@ def generate(
 
     Raises:
         FileNotFoundError: a missing input file or local model path (nothing is written then).
-        ValueError: bad stages, bad input files, a folder started with another config, or the pairs
-            stage asked for before the quality stage has judged every image.
+        ValueError: bad stages, bad input files, a folder started with another config or being
+            written by another process (`RunLocked`), or the pairs stage asked for before the
+            quality stage has judged every image.
         RunFailed: a backend left items pending (the record says how many); rerun to retry them.
     """
     from accelerate import PartialState
@@ -121,6 +123,11 @@ def generate(
     state = PartialState()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with lock_run(run_dir) if state.is_main_process else nullcontext():
+        return _generate(config, run_dir, stages, progress, state)
+
+
+def _generate(config: GenerationConfig, run_dir: Path, stages: list[str], progress: bool, state) -> dict:
     record = start_run(config, run_dir)
     if state.is_main_process:
         for kind in FILES:
