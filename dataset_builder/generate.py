@@ -98,7 +98,7 @@ def stage_summary(ctx: StageContext, name: str, result, seconds: float, before: 
         "kept": result.items_in - sum(rejected.values()) - result.failed,
         "rejected": dict(sorted(rejected.items())),
         "failed": result.failed,
-        "failures": result.failures,
+        **({"failures": result.failures} if result.failures else {}),
         "seconds": round(seconds + (before or {}).get("seconds", 0.0), 3),
         "note": result.note,
     }
