@@ -1,6 +1,7 @@
 """Damaged release folders (issue 14, points 6 and 8): validate-dataset and the loaders name what
 is wrong instead of saying OK, crashing, or filling the gap with nulls."""
 
+import re
 import shutil
 
 import pyarrow.parquet as pq
@@ -56,3 +57,17 @@ def test_a_corrupt_parquet_file_is_named(release):
     path.write_bytes(bytes(data))
     [problem] = problems(release)
     assert problem.startswith("[schema] pairs/train-00000-of-00001.parquet: cannot be read after row 0 (")
+
+
+def test_a_column_missing_from_a_data_file_is_named_by_the_loaders(release):
+    from cultureclip.evaluation.dataset_io import open_dataset
+    from cultureclip.trainer.data import DataArguments, load_split
+
+    path = release / "pairs" / "train-00000-of-00001.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["pos_caption"]), path)
+    expected = re.escape(f"{path} lacks the column(s) ['pos_caption'] that the dataset card lists")
+    with pytest.raises(ValueError, match=expected):
+        load_split(DataArguments(dataset=str(release)), "train")
+    with pytest.raises(ValueError, match=expected):
+        open_dataset(str(release), split="train[:4]")
+    assert len(open_dataset(str(release), split="test")["dataset"]) == 18  # the intact splits still load
