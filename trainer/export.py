@@ -104,7 +104,8 @@ def training_record(
         ``training``: every field of `RECORD_FIELDS` (loss, mask, LoRA, optimiser, schedule,
         epochs, batch) plus ``world_size`` and ``effective_batch_size`` (per device x accumulation
         x world size).
-        ``metrics``: the final train (and eval) metrics the Trainer reported.
+        ``metrics``: the final train (and eval) metrics the Trainer reported; ``train_loss`` and
+        ``train_runtime`` cover the whole run, across ``--resume_from_checkpoint``.
         ``libraries``: versions of torch, transformers, peft, datasets, accelerate, cultureclip.
         ``exports``: the folder names of the merged model and (LoRA runs) the adapter.
     """
