@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 from dataclasses import dataclass
 
@@ -121,7 +122,9 @@ def answer_text(payload) -> str:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ValueError(f"no 'choices' list in {_short(payload)}")
     message = choices[0].get("message")
-    content = message.get("content", "") if isinstance(message, dict) else message
+    if not isinstance(message, dict):
+        raise ValueError(f"choices[0].message is not an object: {_short(message)}")
+    content = message.get("content")
     if content is None or isinstance(content, str):
         return content or ""
     if isinstance(content, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in content):
@@ -130,8 +133,6 @@ def answer_text(payload) -> str:
 
 
 def _short(value) -> str:
-    import json
-
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
     return text if len(text) <= 200 else text[:200] + "..."
 
@@ -220,8 +221,14 @@ class OpenAIChat:
 
     def generate(self, requests: list[ChatRequest]) -> list[str | BackendFailure]:
         import asyncio
+        from concurrent.futures import ThreadPoolExecutor
 
-        return asyncio.run(self._all(requests))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._all(requests))
+        with ThreadPoolExecutor(1) as thread:  # called from a running loop (a notebook): run beside it
+            return thread.submit(asyncio.run, self._all(requests)).result()
 
 
 def make_backend(config: ModelConfig) -> TransformersChat | OpenAIChat:

@@ -92,3 +92,15 @@ def test_unreachable_server_is_named(tmp_path):
     with pytest.raises(RunFailed, match=r"ConnectError x2 \(first: ConnectError: "):
         generate(config, tmp_path, stages=["concepts"], progress=False)
     assert json.loads((tmp_path / "run.json").read_text())["summary"]["concepts"]["failed"] == 2
+
+
+def test_the_client_works_inside_a_running_event_loop():
+    import asyncio
+
+    server = FakeServer(sends(completion("ok")))
+
+    async def notebook_cell():
+        return ask(server.url)
+
+    assert asyncio.run(notebook_cell()) == "ok"
+    server.stop()
