@@ -7,7 +7,8 @@ records of an uninterrupted run. A stage whose backend failed for some items sto
 code 1) with those items still pending; rerunning the command retries them.
 
 Under ``accelerate launch`` the images stage is split across processes; the other stages run on
-the main process.
+the main process. While it runs, the main process holds an OS lock on the run folder: a second
+``generate`` on the same folder refuses at once.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 
 from .pipeline import StageContext, StageResult, process
-from .records import Caption, ImageRecord, read_records
-from .run_folder import item_seed
+from .records import Caption, ImageRecord, QualityScore, read_records
+from .run_folder import item_seed, rejected_ids
 from .structured import Outcome
 
 
@@ -74,8 +74,10 @@ def run(ctx: StageContext) -> StageResult:
     config = ctx.config.diffusion
     captions = read_records(ctx.run_dir, Caption)
     recorded = {r.caption_id: r for r in read_records(ctx.run_dir, ImageRecord)}
-    # a record whose file does not decode (a crash before the file reached the disk) is redone
-    done = {c for c, record in recorded.items() if check_image(ctx.run_dir, c, record) is None}
+    # A record whose file does not decode (a crash before the file reached the disk) is redone.
+    # The images the quality stage has read (scored or rejected) decoded then: only the others are checked.
+    read = {s.caption_id for s in read_records(ctx.run_dir, QualityScore)} | rejected_ids(ctx.run_dir, "quality")
+    done = {c for c, r in recorded.items() if c in read or check_image(ctx.run_dir, c, r) is None}
     pending = [c for c in captions if c.caption_id not in done]
     if not pending:
         return StageResult(len(captions))

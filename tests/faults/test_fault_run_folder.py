@@ -55,12 +55,12 @@ def test_images_reach_the_disk_before_their_records(tiny_models, tmp_path, monke
 def test_resume_regenerates_an_image_whose_record_exists_but_file_does_not_decode(tiny_models, tmp_path):
     out = tmp_path / "run"
     argv = ["generate", *tiny_argv(tiny_models, out)]
-    assert main(argv) == 0
+    assert main([*argv, "--stages", "concepts,twins,captions,images"]) == 0
     before = snapshot(out)
     torn = out / read_records(out, ImageRecord)[3].path
     torn.write_bytes(torn.read_bytes()[:100])  # what a power loss leaves of a file not yet on disk
-    assert main(argv) == 0
-    after = snapshot(out)
+    assert main(argv) == 0  # the quality stage reads every image: it would crash on the torn one
+    after = {name: data for name, data in snapshot(out).items() if name in before}
     name = f"images/{torn.name}"
     assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
     with Image.open(torn) as redone, Image.open(io.BytesIO(before[name])) as original:
