@@ -164,7 +164,7 @@ def _generate(config: GenerationConfig, run_dir: Path, stages: list[str], progre
 
 
 def format_failures(failures: dict[str, dict]) -> str:
-    """``kind`` x count, first: detail; one per kind, most frequent first."""
+    """One ``KIND xCOUNT (first: DETAIL)`` per failure kind, the most frequent first."""
     ordered = sorted(failures.items(), key=lambda item: -item[1]["count"])
     return "; ".join(f"{kind} x{f['count']} (first: {f['first']})" for kind, f in ordered)
 
