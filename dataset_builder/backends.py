@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
-import time
 from dataclasses import dataclass
 
 from .config import ModelConfig
@@ -26,9 +26,25 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class BackendFailure:
-    """The server did not answer (connection refused, timeout, 5xx, 429) after every retry."""
+    """The server did not answer usably (connection refused, deadline, an HTTP error, an answer that
+    is not a chat completion) after every retry.
 
+    Attributes:
+        kind: the cause, short enough to count by (``HTTP 500``, ``ConnectError``, ``timeout``,
+            ``unexpected answer``).
+        detail: the cause in full, for the first failure of each kind.
+    """
+
+    kind: str
     detail: str
+
+
+class _Unusable(Exception):
+    """One try that got no usable answer; ``retry`` is False when asking again cannot help."""
+
+    def __init__(self, kind: str, detail: str, retry: bool = True):
+        super().__init__(detail)
+        self.kind, self.detail, self.retry = kind, detail, retry
 
 
 class TransformersChat:
@@ -95,35 +111,53 @@ def _openai_content(content):
     return parts
 
 
+def answer_text(payload) -> str:
+    """The text of a ``/chat/completions`` answer: ``choices[0].message.content`` as a string
+    (``null`` is empty; a list of text parts is joined).
+
+    Raises:
+        ValueError: the payload is not a chat completion; the message says what it holds instead.
+    """
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError(f"no 'choices' list in {_short(payload)}")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise ValueError(f"choices[0].message is not an object: {_short(message)}")
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in content):
+        return "".join(p["text"] for p in content)
+    raise ValueError(f"message content is a {type(content).__name__}, not text: {_short(content)}")
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 class OpenAIChat:
     """An OpenAI-compatible ``/v1/chat/completions`` client (vLLM, TGI, ``transformers serve``).
 
-    Up to ``concurrency`` requests in flight, each with a ``timeout_s`` and ``retries`` retries
-    with exponential backoff (``backoff_s``, doubled each time) on connection errors, timeouts,
-    429 and 5xx answers. Other 4xx answers are not retried (the request itself is wrong).
+    Up to ``concurrency`` requests in flight. ``timeout_s`` bounds each try as a whole (connect,
+    send, every byte of the answer), so a server that drips its answer cannot hold a request.
+    A failed try is retried ``retries`` times with exponential backoff (``backoff_s``, doubled each
+    time) on connection errors, deadlines, 429 and 5xx answers, undecodable bodies and answers
+    that are not a chat completion; other 4xx answers are not retried (the request itself is wrong).
     """
 
     def __init__(self, config: ModelConfig):
-        import httpx
-
         self.config = config
-        headers = {}
+        self.headers = {}
         if config.api_key_env:
             key = os.environ.get(config.api_key_env)
             if not key:
                 raise ValueError(f"text_model.api_key_env names {config.api_key_env}, which is not set.")
-            headers["Authorization"] = f"Bearer {key}"
-        self.client = httpx.Client(
-            base_url=config.base_url.rstrip("/"),
-            headers=headers,
-            timeout=config.timeout_s,
-            limits=httpx.Limits(max_connections=config.concurrency),
-        )
+            self.headers["Authorization"] = f"Bearer {key}"
 
-    def _one(self, request: ChatRequest) -> str | BackendFailure:
-        import httpx
-
-        body = {
+    def _body(self, request: ChatRequest) -> dict:
+        return {
             "model": self.config.model,
             "messages": [{**m, "content": _openai_content(m["content"])} for m in request.messages],
             "temperature": self.config.temperature,
@@ -131,34 +165,70 @@ class OpenAIChat:
             "seed": request.seed,
             "stream": False,
         }
-        error = ""
-        for attempt in range(self.config.retries + 1):
+
+    async def _try(self, client, body: dict) -> str:
+        import asyncio
+
+        import httpx
+
+        try:
+            response = await asyncio.wait_for(client.post("/chat/completions", json=body), self.config.timeout_s)
+        except asyncio.TimeoutError:
+            raise _Unusable("timeout", f"no complete answer within timeout_s={self.config.timeout_s}") from None
+        except httpx.HTTPError as error:  # transport errors, and bodies that do not decode (broken gzip)
+            raise _Unusable(type(error).__name__, f"{type(error).__name__}: {error}") from None
+        if response.status_code >= 400:
+            retry = response.status_code == 429 or response.status_code >= 500
+            kind = f"HTTP {response.status_code}"
+            raise _Unusable(kind, f"{kind}: {_short(response.text)}", retry)
+        try:
+            return answer_text(response.json())
+        except ValueError as error:  # not JSON (json.JSONDecodeError, UnicodeDecodeError) or not a completion
+            raise _Unusable("unexpected answer", f"unexpected answer ({error}): {_short(response.text)}") from None
+
+    async def _one(self, client, request: ChatRequest) -> str | BackendFailure:
+        import asyncio
+
+        body = self._body(request)
+        tries = self.config.retries + 1
+        for attempt in range(tries):
             if attempt:
-                time.sleep(self.config.backoff_s * 2 ** (attempt - 1))
+                await asyncio.sleep(self.config.backoff_s * 2 ** (attempt - 1))
             try:
-                response = self.client.post("/chat/completions", json=body)
-            except httpx.TransportError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                error = f"HTTP {response.status_code}: {response.text[:200]}"
-                continue
-            if response.status_code >= 400:
-                return BackendFailure(f"HTTP {response.status_code}: {response.text[:200]}")
-            try:
-                return response.json()["choices"][0]["message"]["content"] or ""
-            except (ValueError, KeyError, IndexError, TypeError):
-                error = f"unexpected answer: {response.text[:200]}"
-        return BackendFailure(f"{self.config.retries + 1} tries failed; last: {error}")
+                return await self._try(client, body)
+            except _Unusable as error:
+                if not error.retry:
+                    return BackendFailure(error.kind, error.detail)
+                last = error
+        return BackendFailure(last.kind, f"{tries} tries failed; last: {last.detail}" if tries > 1 else last.detail)
+
+    async def _all(self, requests: list[ChatRequest]) -> list[str | BackendFailure]:
+        import asyncio
+
+        import httpx
+
+        gate = asyncio.Semaphore(self.config.concurrency)
+
+        async def limited(client, request):
+            async with gate:
+                return await self._one(client, request)
+
+        limits = httpx.Limits(max_connections=self.config.concurrency)
+        async with httpx.AsyncClient(
+            base_url=self.config.base_url.rstrip("/"), headers=self.headers, timeout=None, limits=limits
+        ) as client:
+            return list(await asyncio.gather(*(limited(client, r) for r in requests)))
 
     def generate(self, requests: list[ChatRequest]) -> list[str | BackendFailure]:
+        import asyncio
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
-            return list(pool.map(self._one, requests))
-
-    def close(self) -> None:
-        self.client.close()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._all(requests))
+        with ThreadPoolExecutor(1) as thread:  # called from a running loop (a notebook): run beside it
+            return thread.submit(asyncio.run, self._all(requests)).result()
 
 
 def make_backend(config: ModelConfig) -> TransformersChat | OpenAIChat:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -312,9 +313,19 @@ class GenerationConfig:
         """The model that reads images: `vision_model`, else `text_model`."""
         return self.vision_model or self.text_model
 
-    def references(self) -> dict[str, str]:
-        """The set fields naming a checkpoint, tokenizer or dataset (a Hub id or a local path), by
-        dotted name (an ``openai`` backend's model is the name the server serves, not a reference)."""
+    def references(self, stages: Sequence[str] = STAGES) -> dict[str, str]:
+        """The set fields naming a checkpoint, tokenizer or dataset (a Hub id or a local path) that
+        ``stages`` read, by dotted name (an ``openai`` backend's model is the name the server serves,
+        not a reference)."""
+        reads_images = ("quality",) if self.quality.vlm_scores else ()
+        readers = {
+            "captions.tokenizer": ("captions",),
+            "diffusion.model": ("images",),
+            "quality.clip_model": ("quality",),
+            "bottom_up.dataset": ("concepts",),
+            "text_model.model": ("concepts", "twins", "captions", *(() if self.vision_model else reads_images)),
+            "vision_model.model": reads_images,
+        }
         references = {
             "captions.tokenizer": self.captions.tokenizer,
             "diffusion.model": self.diffusion.model,
@@ -325,11 +336,11 @@ class GenerationConfig:
             for role, model in (("text_model", self.text_model), ("vision_model", self.vision_model))
             if model is not None and model.backend == "transformers"
         }
-        return {name: value for name, value in references.items() if value}
+        return {name: value for name, value in references.items() if value and set(readers[name]) & set(stages)}
 
-    def local_paths(self) -> dict[str, str]:
-        """The `references` that `looks_like_path`, by dotted name."""
-        return {name: value for name, value in self.references().items() if looks_like_path(value)}
+    def local_paths(self, stages: Sequence[str] = STAGES) -> dict[str, str]:
+        """The `references` of ``stages`` that `looks_like_path`, by dotted name."""
+        return {name: value for name, value in self.references(stages).items() if looks_like_path(value)}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -35,11 +35,22 @@ class CuratedTwin:
 
 
 def slug(text: str) -> str:
-    """``"Jiaozi (boiled)"`` -> ``"jiaozi-boiled"``: lowercase ASCII words joined by dashes."""
+    """``"Jiaozi (boiled)"`` -> ``"jiaozi-boiled"``: lowercase ASCII words joined by dashes.
+
+    Accents are dropped (``"Crème brûlée"`` -> ``"creme-brulee"``). Text with characters that have
+    no ASCII form (``"饺子"``, ``"Straße"``) or no letter or digit at all gets the first 8 hex digits
+    of the SHA-256 of its NFC form as a suffix, so distinct names keep distinct, stable slugs
+    (``"饺子"`` -> ``"f00ffdf5"``, ``"Straße"`` -> ``"strae-58a3778c"``).
+    """
+    import hashlib
     import unicodedata
 
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+    decomposed = unicodedata.normalize("NFKD", text)
+    base = re.sub(r"[^a-z0-9]+", "-", decomposed.encode("ascii", "ignore").decode().lower()).strip("-")
+    if base and all(char.isascii() or unicodedata.combining(char) for char in decomposed):
+        return base
+    suffix = hashlib.sha256(unicodedata.normalize("NFC", text).encode("utf-8")).hexdigest()[:8]
+    return f"{base}-{suffix}" if base else suffix
 
 
 def concept_id(country: str, category: str, name: str) -> str:

@@ -7,7 +7,8 @@ records of an uninterrupted run. A stage whose backend failed for some items sto
 code 1) with those items still pending; rerunning the command retries them.
 
 Under ``accelerate launch`` the images stage is split across processes; the other stages run on
-the main process.
+the main process. While it runs, the main process holds an OS lock on the run folder: a second
+``generate`` on the same folder refuses at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from cultureclip.cli_args import ArgumentParser, add_set_option
@@ -27,7 +29,7 @@ from . import captions, concepts, images, pairs, quality, twins
 from .config import STAGES, GenerationConfig, load_config
 from .pipeline import StageContext, StageResult
 from .records import FILES, Rejection, read_records
-from .run_folder import read_run_record, repair_torn_tail, write_run_record
+from .run_folder import lock_run, read_run_record, repair_torn_tail, write_run_record
 
 STAGE_RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
     "concepts": concepts.run,
@@ -67,13 +69,13 @@ def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
     if bad:
         raise ValueError(f"unknown stage(s) {bad}; choose from {','.join(STAGES)}.")
     load_curated(config.curated_path)
-    missing = [f"{name}={path!r}" for name, path in config.local_paths().items() if not Path(path).exists()]
+    missing = [f"{name}={path!r}" for name, path in config.local_paths(stages).items() if not Path(path).exists()]
     if missing:
         raise FileNotFoundError(
             f"no such local path: {', '.join(missing)}; pass the right --models-dir or fix the config field "
             "(a Hub id is org/name)."
         )
-    for name, reference in config.references().items():
+    for name, reference in config.references(stages).items():
         check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
 
 
@@ -106,6 +108,7 @@ def stage_summary(ctx: StageContext, name: str, result, seconds: float, before: 
         "kept": result.items_in - sum(rejected.values()) - result.failed,
         "rejected": dict(sorted(rejected.items())),
         "failed": result.failed,
+        **({"failures": result.failures} if result.failures else {}),
         "seconds": round(seconds + (before or {}).get("seconds", 0.0), 3),
         "note": result.note,
     }
@@ -118,8 +121,9 @@ def generate(
 
     Raises:
         FileNotFoundError: a missing input file or local model path (nothing is written then).
-        ValueError: bad stages, bad input files, a folder started with another config, or the pairs
-            stage asked for before the quality stage has judged every image.
+        ValueError: bad stages, bad input files, a folder started with another config or being
+            written by another process (`RunLocked`), or the pairs stage asked for before the
+            quality stage has judged every image.
         RunFailed: a backend left items pending (the record says how many); rerun to retry them.
     """
     from accelerate import PartialState
@@ -131,6 +135,14 @@ def generate(
     new = read_run_record(run_dir) is None and not owned(run_dir)  # else a run to resume
     if new:
         check_output_dir(run_dir)  # on every process, before any of them writes
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with lock_run(run_dir) if state.is_main_process else nullcontext():
+        return _generate(config, run_dir, stages, progress, state, new)
+
+
+def _generate(
+    config: GenerationConfig, run_dir: Path, stages: list[str], progress: bool, state, new: bool
+) -> RunRecord:
     record = start_run(config, run_dir)
     state.wait_for_everyone()
     if state.is_main_process:
@@ -165,9 +177,16 @@ def generate(
         if summary["failed"]:
             raise RunFailed(
                 f"stage {name}: {summary['failed']} item(s) got no answer from the backend and are still "
-                f"pending; fix the server and rerun the same command to retry them ({run_dir}/run.json)."
+                f"pending; fix the server and rerun the same command to retry them ({run_dir}/run.json). "
+                f"Causes: {format_failures(summary['failures'])}"
             )
     return record
+
+
+def format_failures(failures: dict[str, dict]) -> str:
+    """One ``KIND xCOUNT (first: DETAIL)`` per failure kind, the most frequent first."""
+    ordered = sorted(failures.items(), key=lambda item: -item[1]["count"])
+    return "; ".join(f"{kind} x{f['count']} (first: {f['first']})" for kind, f in ordered)
 
 
 def format_summary(record: RunRecord) -> str:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 
 from .pipeline import StageContext, StageResult, process
-from .records import Caption, ImageRecord, read_records
-from .run_folder import item_seed
+from .records import Caption, ImageRecord, QualityScore, read_records
+from .run_folder import item_seed, rejected_ids
 from .structured import Outcome
 
 
@@ -46,29 +46,54 @@ def generate_images(pipe, captions: list[Caption], seeds: list[int], config) -> 
     ).images
 
 
+def save_durably(image, path) -> None:
+    """Writes ``image`` to ``path`` through a temporary file, fsynced before the rename, so the
+    record written after it never points at a truncated file (the caller fsyncs the folder)."""
+    tmp = path.with_suffix(f".tmp{os.getpid()}.png")
+    with tmp.open("wb") as handle:
+        image.save(handle, format="PNG")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def fsync_dir(path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def run(ctx: StageContext) -> StageResult:
     from accelerate import PartialState
+
+    from .run_data import check_image
 
     state = PartialState()
     config = ctx.config.diffusion
     captions = read_records(ctx.run_dir, Caption)
-    done = {r.caption_id for r in read_records(ctx.run_dir, ImageRecord)}
+    recorded = {r.caption_id: r for r in read_records(ctx.run_dir, ImageRecord)}
+    # A record whose file does not decode (a crash before the file reached the disk) is redone.
+    # The images the quality stage has read (scored or rejected) decoded then: only the others are checked.
+    read = {s.caption_id for s in read_records(ctx.run_dir, QualityScore)} | rejected_ids(ctx.run_dir, "quality")
+    done = {c for c, r in recorded.items() if c in read or check_image(ctx.run_dir, c, r) is None}
     pending = [c for c in captions if c.caption_id not in done]
     if not pending:
         return StageResult(len(captions))
     pipe = load_pipeline(config.model, config.dtype, state.device)
-    (ctx.run_dir / "images").mkdir(exist_ok=True)
+    images_dir = ctx.run_dir / "images"
+    images_dir.mkdir(exist_ok=True)
 
     def handle(batch: list[Caption]) -> list[Outcome]:
         seeds = [item_seed(ctx.config.seed, "image", c.caption_id) for c in batch]
         outcomes = []
         for caption, seed, image in zip(batch, seeds, generate_images(pipe, batch, seeds, config)):
-            path = ctx.run_dir / image_path(caption.caption_id)
-            tmp = path.with_suffix(f".tmp{state.process_index}.png")
-            image.save(tmp)
-            os.replace(tmp, path)
+            save_durably(image, ctx.run_dir / image_path(caption.caption_id))
             record = ImageRecord(caption.caption_id, image_path(caption.caption_id), seed, image.width, image.height)
-            outcomes.append(Outcome(caption.caption_id, records=[record]))
+            fresh = [] if caption.caption_id in recorded else [record]  # a redone file keeps its record
+            outcomes.append(Outcome(caption.caption_id, records=fresh))
+        fsync_dir(images_dir)  # the renames are durable before `process` fsyncs the records
         return outcomes
 
     ctx.progress = ctx.progress and state.is_main_process

@@ -21,6 +21,8 @@ class StageResult:
     failed: int = 0
     """Items a backend could not answer; they stay pending for the next run."""
     note: str = ""
+    failures: dict[str, dict] = field(default_factory=dict)
+    """Why they failed: failure kind -> ``{"count", "first"}`` (the first failure's detail)."""
 
 
 @dataclass
@@ -89,7 +91,7 @@ def process(
         raise ValueError(f"The {stage} stage got items with the same id {repeated}; each item must be distinct.")
     done = done | rejected_ids(ctx.run_dir, stage)
     writers: dict[type, RecordWriter] = {}
-    failed = 0
+    failures: dict[str, dict] = {}
     bar = tqdm(total=len(items), initial=sum(item_id(i) in done for i in items), desc=stage, disable=not ctx.progress)
     try:
         for start in range(0, len(items), batch_size):
@@ -101,7 +103,8 @@ def process(
                 if outcome.item_id not in pending:  # finished by an earlier run, asked again with its batch
                     continue
                 if outcome.failed is not None:
-                    failed += 1
+                    kind = failures.setdefault(outcome.failed.kind, {"count": 0, "first": outcome.failed.detail})
+                    kind["count"] += 1
                     continue
                 records = outcome.records
                 if outcome.rejected is not None:
@@ -118,4 +121,5 @@ def process(
         bar.close()
         for writer in writers.values():
             writer.close()
-    return StageResult(len(items), failed)
+    failed = sum(kind["count"] for kind in failures.values())
+    return StageResult(len(items), failed, failures=failures)

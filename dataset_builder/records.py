@@ -13,6 +13,7 @@ finish) and the ``datasets`` builder (which reads them)::
       pairs.jsonl         Pair (the caption pairs kept after the quality filter)
       rejected.jsonl      Rejection (what a stage refused, and why)
       images/<caption_id>.png
+      .lock               the OS lock a writing `generate` holds (`run_folder.lock_run`)
 """
 
 from __future__ import annotations

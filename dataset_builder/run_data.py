@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cultureclip.schemas import RunRecord, SchemaError
 
+from .config import STAGES
 from .records import (
     CATEGORIES,
     FILES,
@@ -77,7 +78,8 @@ class RunData:
         return mapping
 
 
-def _check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> BadImage | None:
+def check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> BadImage | None:
+    """Why the image of ``caption_id`` cannot be used (no record, no file, does not decode), or ``None``."""
     from PIL import Image, UnidentifiedImageError
 
     if record is None:
@@ -108,6 +110,22 @@ def _read_run_record(run_dir: Path) -> RunRecord:
         return RunRecord.read(path)
     except SchemaError as error:
         raise RunFolderError(str(error)) from None
+
+
+def _check_finished(run_dir: Path, run_record: RunRecord) -> None:
+    """Every generation stage ran to the end: it has a summary in ``run.json`` with nothing pending."""
+    for stage in STAGES:
+        done = run_record.summary.get(stage)
+        if not isinstance(done, dict):
+            why = "did not finish (it has no summary in run.json)"
+        elif done.get("failed"):
+            why = f"left {done['failed']} item(s) pending"
+        else:
+            continue
+        raise RunFolderError(
+            f"{run_dir} is an unfinished run: stage {stage!r} {why}; finish it with the same "
+            f"'cultureclip generate --config CONFIG --output-dir {run_dir}' that started the run."
+        )
 
 
 def _check_references(concepts, twins, captions, pairs) -> None:
@@ -199,13 +217,15 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
             instead of refusing the folder.
 
     Raises:
-        RunFolderError: The folder is missing, has no kept pairs, has broken references or
+        RunFolderError: The folder is missing, is unfinished (a stage did not run to the end),
+            has no kept pairs, has broken references or
             (without ``drop_bad_images``) missing or corrupt images; the message names them.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunFolderError(f"Run folder {run_dir} does not exist: pass the --output-dir of a generation run.")
     run_record = _read_run_record(run_dir)
+    _check_finished(run_dir, run_record)
     concepts = {c.concept_id: c for c in read_records(run_dir, Concept)}
     twins = {t.twin_id: t for t in read_records(run_dir, Twin)}
     captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
@@ -217,7 +237,7 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
     _check_references(concepts, twins, captions, pairs)
 
     used = sorted({c for pair in pairs for c in (pair.pos_caption_id, pair.neg_caption_id)})
-    bad = [b for b in (_check_image(run_dir, c, images.get(c)) for c in used) if b is not None]
+    bad = [b for b in (check_image(run_dir, c, images.get(c)) for c in used) if b is not None]
     if bad and not drop_bad_images:
         _fail(
             f"{run_dir} has missing or corrupt images (regenerate them, or pass --drop-bad-images "

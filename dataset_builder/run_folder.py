@@ -10,11 +10,50 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cultureclip.schemas import RunRecord
 
 from .records import Rejection, read_records, record_path, to_json
+
+LOCK_FILE = ".lock"
+
+
+class RunLocked(ValueError):
+    """Another process is writing the run folder."""
+
+
+@contextmanager
+def lock_run(run_dir: str | Path) -> Iterator[None]:
+    """Holds an exclusive OS lock (``flock``) on ``run_dir/.lock`` while the body writes the folder.
+
+    The kernel releases the lock when the process ends, however it ends (``kill -9`` included), so
+    a crash never leaves a stale lock behind. Under ``accelerate launch`` only the main process
+    takes it: the processes of one launch share the run.
+
+    Raises:
+        RunLocked: another process holds the lock; the message names its pid.
+    """
+    import fcntl
+
+    path = Path(run_dir) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise RunLocked(
+                f"{run_dir} is being written by another process (pid {holder}); wait for it to finish, "
+                "or use another --output-dir."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def repair_torn_tail(path: Path) -> None:

@@ -38,7 +38,7 @@ class Outcome:
     rejected: str | None = None
     """The rejection reason (the item is done, with nothing kept)."""
     detail: str = ""
-    failed: str | None = None
+    failed: BackendFailure | None = None
     """A transient backend failure: the item is not done; a rerun tries it again."""
 
 
@@ -87,7 +87,7 @@ def ask(backend, queries: list[Query], max_attempts: int) -> list[Outcome]:
         retry = []
         for query, answer in zip(pending, backend.generate(requests)):
             if isinstance(answer, BackendFailure):
-                outcomes[query.item_id] = Outcome(query.item_id, failed=answer.detail)
+                outcomes[query.item_id] = Outcome(query.item_id, failed=answer)
                 continue
             try:
                 outcomes[query.item_id] = Outcome(query.item_id, records=query.validate(parse_json(answer)))

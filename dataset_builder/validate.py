@@ -1,7 +1,8 @@
 """Check a CulTwin release folder the way its users will read it.
 
-Checks: the card's YAML lists both configs and their files; every Parquet file has exactly the
-CulTwin schema; every image is embedded and decodes; no twin pair or concept is in two splits
+Checks: the card's YAML lists both configs and their files; every Parquet file reads and has
+exactly the CulTwin schema; every split has rows, as many as the card's ``dataset_info`` says;
+every image is embedded and decodes; no twin pair or concept is in two splits
 (in either config); no duplicate rows (same id, or same concepts and captions under another id);
 no caption longer than CLIP's 77 tokens. The report names each bad row as
 ``<config>/<split> row <n> (<id>)``.
@@ -25,7 +26,7 @@ _SHOWN_PER_CHECK = 50
 @dataclass(frozen=True)
 class Problem:
     check: str
-    """``card``, ``schema``, ``image``, ``leakage``, ``duplicate`` or ``caption_length``."""
+    """``card``, ``schema``, ``rows``, ``image``, ``leakage``, ``duplicate`` or ``caption_length``."""
     location: str
     message: str
 
@@ -94,6 +95,31 @@ def _config_files(output_dir: Path, report: ValidationReport) -> dict[str, dict[
         if name not in files:
             report.problems.append(Problem("card", str(readme), f"config {name!r} is not listed in 'configs:'"))
     return files
+
+
+def _card_rows(output_dir: Path) -> dict[tuple[str, str], int]:
+    """(config, split) -> ``num_examples`` from the card's ``dataset_info`` (read once `_config_files` parsed it)."""
+    from huggingface_hub import DatasetCard
+
+    infos = DatasetCard.load(output_dir / "README.md").data.to_dict().get("dataset_info") or []
+    infos = [infos] if isinstance(infos, dict) else infos
+    return {
+        (info.get("config_name", "default"), split["name"]): split["num_examples"]
+        for info in infos
+        if isinstance(info, dict)
+        for split in info.get("splits") or []
+        if isinstance(split, dict) and isinstance(split.get("num_examples"), int)
+    }
+
+
+def _row_count_problem(rows: int, card_rows: int | None) -> str | None:
+    if rows == 0:
+        return "the split is empty; rebuild the release from a run with pairs in every split"
+    if card_rows is None:
+        return f"{rows} rows, but the card's dataset_info records no num_examples for it; rebuild the release"
+    if rows != card_rows:
+        return f"{rows} rows, but the card's dataset_info says {card_rows}; rebuild the release"
+    return None
 
 
 def _schema_problem(path: Path, config: str) -> str | None:
@@ -214,25 +240,37 @@ def validate_release(
     Returns:
         A `ValidationReport`; ``report.ok`` is False when anything is wrong.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     output_dir = Path(output_dir)
     report = ValidationReport(output_dir)
     checker = _Checker(report)
-    for config, splits in _config_files(output_dir, report).items():
+    files_of = _config_files(output_dir, report)
+    card_rows = _card_rows(output_dir) if files_of else {}
+    for config, splits in files_of.items():
         report.num_rows[config] = {}
         for split, files in splits.items():
-            index = 0
+            index, readable = 0, bool(files)
             for path in files:
+                name = str(path.relative_to(output_dir))
                 problem = _schema_problem(path, config)
                 if problem:
-                    report.problems.append(Problem("schema", str(path.relative_to(output_dir)), problem))
+                    report.problems.append(Problem("schema", name, problem))
+                    readable = False
                     continue
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-                    for row in batch.to_pylist():
-                        location = f"{config}/{split} row {index} ({row[_KEYS[config]]})"
-                        checker.row(config, split, location, row)
-                        index += 1
+                try:
+                    for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+                        for row in batch.to_pylist():
+                            location = f"{config}/{split} row {index} ({row[_KEYS[config]]})"
+                            checker.row(config, split, location, row)
+                            index += 1
+                except (OSError, pa.ArrowException) as error:  # a corrupt page past a readable footer
+                    report.problems.append(Problem("schema", name, f"cannot be read after row {index} ({error})"))
+                    readable = False
             report.num_rows[config][split] = index
+            problem = _row_count_problem(index, card_rows.get((config, split))) if readable else None
+            if problem:
+                report.problems.append(Problem("rows", f"{config}/{split}", problem))
     checker.finish(load_tokenizer(tokenizer) if tokenizer else None, max_tokens)
     return report

@@ -25,8 +25,9 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
         ``revision`` is the commit that was read (``revision`` resolved, see
         `resolve_revision`).
     """
-    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+    from datasets import Dataset, DatasetDict, load_from_disk
 
+    from cultureclip.dataset_builder.loading import load_split
     from cultureclip.dataset_builder.revisions import resolve_revision
 
     if isinstance(source, os.PathLike):
@@ -43,7 +44,7 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
             dataset = dataset[split]
     elif isinstance(source, str):
         revision = resolve_revision(source, revision)
-        dataset = load_dataset(source, config, split=split, revision=revision)
+        dataset = load_split(source, config, split=split, revision=revision)
         name = str(Path(source).resolve()) if Path(source).exists() else source
     else:
         raise TypeError(f"dataset must be a datasets.Dataset, a path or a Hub id, not {type(source).__name__}.")

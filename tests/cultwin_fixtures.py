@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from cultureclip.dataset_builder.config import (
+    STAGES,
     CaptionConfig,
     DiffusionConfig,
     GenerationConfig,
@@ -141,9 +142,10 @@ def write_run(run_dir: str | Path, size: int = 32) -> Path:
         "prompts": {"captions": "Write {n} captions of under 15 words for {concept}."},
         "sampling": {"temperature": 0.7, "max_new_tokens": 512},
         "seeds": {"base": 1000},
-        "summary": {
-            "twins": {"items_in": 12, "kept": 10, "rejected": {"same_country": 1, "malformed_output": 1}},
-            "quality": {"items_in": 60, "kept": 58, "rejected": {"failed_filter": 2}},
+        "summary": {stage: {"items_in": 60, "kept": 60, "rejected": {}, "failed": 0} for stage in STAGES}
+        | {
+            "twins": {"items_in": 12, "kept": 10, "rejected": {"same_country": 1, "malformed_output": 1}, "failed": 0},
+            "quality": {"items_in": 60, "kept": 58, "rejected": {"failed_filter": 2}, "failed": 0},
         },
     }
     (run_dir / RUN_RECORD).write_text(json.dumps(run_record, indent=2), encoding="utf-8")

@@ -117,6 +117,16 @@ def test_local_paths_name_their_fields():
     assert config.local_paths() == {"diffusion.model": "/m/diffusion", "quality.clip_model": "./clip"}
 
 
+def test_references_are_those_the_requested_stages_read():
+    config = load_config("configs/cultwin_paper.yaml", [])
+    text = "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert config.references(["concepts"]) == {"text_model.model": text}
+    assert config.references(["images"]) == {"diffusion.model": "stabilityai/stable-diffusion-3.5-large-turbo"}
+    # the quality filter reads images with the text model when there is no vision model
+    assert config.references(["quality"]) == {"text_model.model": text}
+    assert set(config.references()) == {"text_model.model", "diffusion.model", "captions.tokenizer"}
+
+
 def main(argv: list[str]) -> int:
     return cli_main(["generate", *argv])
 
@@ -152,7 +162,7 @@ def test_transport_settings_do_not_block_a_resume(tmp_path):
     moved = "text_model={model: m, backend: openai, base_url: 'http://b:9000/v1', timeout_s: 5, retries: 0, "
     moved += "concurrency: 2, api_key_env: KEY, backoff_s: 0.5}"
     record = start_run(load_config("configs/cultwin_paper.yaml", [moved]), tmp_path)
-    assert record["config"]["text_model"]["base_url"] == "http://b:9000/v1"
+    assert record.config["text_model"]["base_url"] == "http://b:9000/v1"
     sampled = "text_model={model: m, backend: openai, base_url: 'http://a:8000/v1', temperature: 0.1}"
     with pytest.raises(ValueError, match=r"differs in \['text_model'\]"):
         start_run(load_config("configs/cultwin_paper.yaml", [sampled]), tmp_path)

@@ -41,7 +41,7 @@ def test_parse_json_finds_the_object_in_prose():
 def test_ask_retries_malformed_answers_then_rejects():
     validate = lambda data: [data["v"]]  # noqa: E731
     queries = [Query("a", [], 1, validate), Query("b", [], 2, validate), Query("c", [], 3, validate)]
-    backend = Scripted(['{"v": 1}', "garbage", BackendFailure("down"), '{"v": 2}'])
+    backend = Scripted(['{"v": 1}', "garbage", BackendFailure("HTTP 503", "down"), '{"v": 2}'])
 
     def strict(data):
         if not isinstance(data, dict) or "v" not in data:
@@ -51,7 +51,7 @@ def test_ask_retries_malformed_answers_then_rejects():
     queries = [Query(q.item_id, [], q.seed, strict) for q in queries]
     outcomes = ask(backend, queries, max_attempts=2)
     assert [o.records for o in outcomes] == [[1], [2], []]
-    assert outcomes[2].failed == "down" and outcomes[2].rejected is None
+    assert outcomes[2].failed == BackendFailure("HTTP 503", "down") and outcomes[2].rejected is None
     assert len(set(backend.seeds)) == 4  # a retry uses a new seed
 
     outcomes = ask(Scripted(["nope", "[]"]), [Query("d", [], 4, strict)], max_attempts=2)

@@ -89,8 +89,11 @@ def test_publish_space_dry_run_builds_and_bad_ids_are_refused(tmp_path, capsys):
     argv = ["space", "--repo-id", "org/cultureclip-demo", "--dataset-repo", "org/cultwin", "--dry-run"]
     assert publish_main([*argv, "--model-repo", "org/cultureclip", "--output-dir", str(tmp_path / "ok")]) == 0
     assert "space repository org/cultureclip-demo: 4 files" in capsys.readouterr().out
-    assert publish_main([*argv, "--model-repo", "runs/train/merged", "--output-dir", str(tmp_path / "bad")]) == 1
-    assert "--model-repo 'runs/train/merged' is not a Hub repository id" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        publish_main([*argv, "--model-repo", "runs/train/merged", "--output-dir", str(tmp_path / "bad")])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(error.strip().splitlines()) == 1
+    assert "argument --model-repo: 'runs/train/merged' is not a Hub repo id" in error
     assert not (tmp_path / "bad").exists()
 
 

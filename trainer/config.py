@@ -117,6 +117,11 @@ class CultureCLIPConfig(TrainingArguments):
         if bad or not self.lora_towers:
             raise ValueError(f"lora_towers={self.lora_towers} must be a non-empty subset of {list(TOWERS)}.")
         parse_lora_layers(self.lora_layers)
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError(
+                f"max_steps={self.max_steps} and num_train_epochs={self.num_train_epochs} train nothing; set "
+                "--max_steps N or --num_train_epochs N (> 0)."
+            )
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns=True would drop the CulTwin columns the collator reads; set it to False."

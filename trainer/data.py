@@ -42,14 +42,14 @@ class DataArguments:
 
 def load_split(args: DataArguments, split: str) -> Dataset:
     """``load_dataset(args.dataset, args.dataset_config, split=split, revision=args.dataset_revision)``."""
-    from datasets import load_dataset
+    from cultureclip.dataset_builder.loading import load_split as load_checked_split
 
     if not args.dataset:
         raise ValueError(
             "No training data: pass --dataset with a Hub id (e.g. org/cultwin) or a local folder of CulTwin pairs."
         )
     path = str(Path(args.dataset).resolve()) if Path(args.dataset).exists() else args.dataset
-    dataset = load_dataset(path, args.dataset_config, split=split, revision=args.dataset_revision)
+    dataset = load_checked_split(path, args.dataset_config, split=split, revision=args.dataset_revision)
     missing = sorted(set(IMAGE_COLUMNS + TEXT_COLUMNS) - set(dataset.column_names))
     if missing:
         raise ValueError(

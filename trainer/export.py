@@ -68,7 +68,9 @@ def training_record(
     The dataset is named by its Hub id or its absolute local folder; ``dataset.revision`` is the
     commit read from the Hub (in offline mode, the revision as requested). ``training`` holds every
     field of `cultureclip.schemas.TRAINING_FIELDS` plus ``world_size`` and ``effective_batch_size``
-    (per device x accumulation x world size); ``libraries`` the versions of `RECORD_LIBRARIES`.
+    (per device x accumulation x world size); ``libraries`` the versions of `RECORD_LIBRARIES`;
+    ``metrics`` the final train (and eval) metrics the Trainer reported, whose ``train_loss`` and
+    ``train_runtime`` cover the whole run, across ``--resume_from_checkpoint``.
     """
     settings = {name: _plain(getattr(config, name)) for name in TRAINING_FIELDS}
     settings["world_size"] = config.world_size

@@ -58,6 +58,7 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     from .cultureclip_trainer import CultureCLIPTrainer
     from .data import check_pairs, load_split
     from .export import export_model, training_record, write_training_record
+    from .run_totals import RunTotals
 
     if not config.output_dir:
         raise ValueError("Set output_dir (--output_dir DIR): the run writes merged/, adapter/ and its record there.")
@@ -69,6 +70,12 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
     if eval_dataset is None and data.eval_split:
         eval_dataset = load_split(data, data.eval_split)
     checked = check_pairs(train_dataset, config.drop_invalid_rows)
+    if len(checked.dataset) == 0:
+        why = f"all {checked.dropped_rows} rows were invalid and dropped" if checked.dropped_rows else "it has no rows"
+        raise ValueError(
+            f"Nothing to train on: {why} (split {data.train_split!r} of {data.dataset or 'train_dataset'}); "
+            "fix the data or pass another --dataset / --train_split."
+        )
     if eval_dataset is not None:
         eval_dataset = check_pairs(eval_dataset, config.drop_invalid_rows).dataset
 
@@ -82,8 +89,10 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
         train_dataset=checked.dataset,
         eval_dataset=eval_dataset,
     )
+    totals = RunTotals()
+    trainer.add_callback(totals)
     output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    metrics = dict(output.metrics)
+    metrics = dict(output.metrics) | totals.whole_run(output.metrics, trainer.state.global_step)
     if eval_dataset is not None:
         metrics |= trainer.evaluate()
     trainer.save_metrics("all", metrics)

