@@ -6,6 +6,10 @@ One JSON object per line::
      "pos": {"concept": "Jiaozi", "country": "CN", "context": "...", "visual_features": "..."},
      "neg": {"concept": "Pierogi", "country": "PL", "context": "...", "visual_features": "..."}}
 
+An optional ``"group"`` key (after ``category``) names lines about the same subject, such as a
+festival and the blossom it celebrates: the dataset splits by group, so they never land in two
+splits. A line without one is a group of its own.
+
 It is the embedded default's concept source, the few-shot examples of the prompts, and test data.
 """
 
@@ -20,6 +24,7 @@ from pathlib import Path
 from .records import CATEGORIES, Concept, Twin
 
 SIDE_FIELDS = ("concept", "country", "context", "visual_features")
+_KEYS = ({"category", "pos", "neg"}, {"category", "group", "pos", "neg"})
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,12 @@ class CuratedTwin:
     category: str
     pos: Concept
     neg: Concept
+    group: str = ""
+    """The split group shared with overlapping lines; ``""``: a group of its own."""
 
     def twin(self) -> Twin:
-        return Twin(
-            twin_id(self.pos.concept_id, self.neg.concept_id), self.pos.concept_id, self.neg.concept_id, self.category
-        )
+        ids = (self.pos.concept_id, self.neg.concept_id)
+        return Twin(twin_id(*ids), *ids, self.category, self.group)
 
 
 def slug(text: str) -> str:
@@ -100,8 +106,11 @@ def load_curated(path: str | Path | None = None) -> list[CuratedTwin]:
             data = json.loads(line)
         except json.JSONDecodeError as error:
             raise ValueError(f"{where} is not valid JSON ({error}).") from None
-        if not isinstance(data, dict) or set(data) != {"category", "pos", "neg"}:
-            raise ValueError(f"{where} must have exactly the keys category, pos, neg.")
+        if not isinstance(data, dict) or set(data) not in _KEYS:
+            raise ValueError(f"{where} must have exactly the keys category, pos, neg (and optionally group).")
+        group = data.get("group", "")
+        if "group" in data and (not isinstance(group, str) or slug(group) != group):
+            raise ValueError(f"{where}: group {group!r} must be a lowercase slug such as 'cherry-blossom'.")
         if data["category"] not in CATEGORIES:
             raise ValueError(f"{where}: category {data['category']!r} is not one of {list(CATEGORIES)}.")
         pos, neg = (_side(data[side], f"{where} {side}", data["category"]) for side in ("pos", "neg"))
@@ -120,7 +129,7 @@ def load_curated(path: str | Path | None = None) -> list[CuratedTwin]:
                     f"{twinned[concept.concept_id]}; each concept has exactly one twin."
                 )
             twinned[concept.concept_id] = number
-        twins.append(CuratedTwin(data["category"], pos, neg))
+        twins.append(CuratedTwin(data["category"], pos, neg, group))
     if not twins:
         raise ValueError(f"{path} has no twin pairs.")
     return twins
@@ -133,13 +142,43 @@ def select(
     categories: list[str] | None = None,
     limit: int | None = None,
 ) -> list[CuratedTwin]:
-    """The pairs whose positive concept is in the given countries, regions and categories."""
+    """The pairs of the given categories with either concept in the given countries and regions."""
     from .config import SelectionConfig
     from .taxonomy import country_region
 
     selection = SelectionConfig(countries, regions, categories, limit)
-    chosen = [t for t in twins if selection.excluded(t.pos.country, country_region(t.pos.country), t.category) is None]
+
+    def selected(twin: CuratedTwin) -> bool:
+        sides = (twin.pos.country, twin.neg.country)
+        return any(selection.excluded(code, country_region(code), twin.category) is None for code in sides)
+
+    chosen = [t for t in twins if selected(t)]
     return chosen[:limit] if limit is not None else chosen
+
+
+def names(concept: Concept) -> set[str]:
+    """A concept's name and its aliases, casefolded: ``"Hang (Handpan)"`` -> ``{"hang (handpan)",
+    "hang", "handpan"}``."""
+    name = concept.concept.casefold()
+    aliases = re.findall(r"\(([^)]*)\)", name)
+    return {name, re.sub(r"\s*\([^)]*\)", "", name).strip(), *(a.strip() for a in aliases)}
+
+
+def overlaps(twins: list[CuratedTwin]) -> list[tuple[int, int, str]]:
+    """Lines about the same subject: ``(i, j, name)`` where a concept name or alias of line ``i``
+    is the name, an alias or a phrase of the context of a concept on line ``j`` (0-based, i != j).
+
+    Such lines must share a group, or a near-duplicate of a test concept would be trained on.
+    """
+    found = []
+    for i, first in enumerate(twins):
+        for name in sorted({n for c in (first.pos, first.neg) for n in names(c)}):
+            pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
+            for j, other in enumerate(twins):
+                sides = (other.pos, other.neg)
+                if j != i and any(name in names(c) or pattern.search(c.context.casefold()) for c in sides):
+                    found.append((i, j, name))
+    return found
 
 
 def few_shot_examples(
