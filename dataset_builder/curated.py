@@ -24,6 +24,13 @@ from pathlib import Path
 from .records import CATEGORIES, Concept, Twin
 
 SIDE_FIELDS = ("concept", "country", "context", "visual_features")
+MIDDLE_EAST = frozenset(
+    # UN M49 Western Asia
+    ("AE", "AM", "AZ", "BH", "CY", "GE", "IL", "IQ", "JO", "KW", "LB", "OM", "PS", "QA", "SA", "SY", "TR", "YE")
+    # UN M49 Northern Africa
+    + ("DZ", "EG", "EH", "LY", "MA", "SD", "TN")
+)
+"""The Middle East as the coverage statistics count it: West Asia and North Africa (UN M49)."""
 _KEYS = ({"category", "pos", "neg"}, {"category", "group", "pos", "neg"})
 
 
@@ -147,18 +154,19 @@ def select(
     from .taxonomy import country_region
 
     selection = SelectionConfig(countries, regions, categories, limit)
+    region_of = {code: country_region(code) for code in {c.country for t in twins for c in (t.pos, t.neg)}}
 
     def selected(twin: CuratedTwin) -> bool:
         sides = (twin.pos.country, twin.neg.country)
-        return any(selection.excluded(code, country_region(code), twin.category) is None for code in sides)
+        return any(selection.excluded(code, region_of[code], twin.category) is None for code in sides)
 
     chosen = [t for t in twins if selected(t)]
     return chosen[:limit] if limit is not None else chosen
 
 
 def names(concept: Concept) -> set[str]:
-    """A concept's name and its aliases, casefolded: ``"Hang (Handpan)"`` -> ``{"hang (handpan)",
-    "hang", "handpan"}``."""
+    """A concept's name and its aliases, casefolded: ``"Krok (Thai Mortar)"`` ->
+    ``{"krok (thai mortar)", "krok", "thai mortar"}``."""
     name = concept.concept.casefold()
     aliases = re.findall(r"\(([^)]*)\)", name)
     return {name, re.sub(r"\s*\([^)]*\)", "", name).strip(), *(a.strip() for a in aliases)}
@@ -170,13 +178,15 @@ def overlaps(twins: list[CuratedTwin]) -> list[tuple[int, int, str]]:
 
     Such lines must share a group, or a near-duplicate of a test concept would be trained on.
     """
+    line_names = [{n for c in (t.pos, t.neg) for n in names(c)} for t in twins]
+    contexts = [" | ".join(c.context.casefold() for c in (t.pos, t.neg)) for t in twins]
     found = []
-    for i, first in enumerate(twins):
-        for name in sorted({n for c in (first.pos, first.neg) for n in names(c)}):
+    for i, own in enumerate(line_names):
+        for name in sorted(own):
             pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
-            for j, other in enumerate(twins):
-                sides = (other.pos, other.neg)
-                if j != i and any(name in names(c) or pattern.search(c.context.casefold()) for c in sides):
+            for j, context in enumerate(contexts):
+                mentioned = name in context and pattern.search(context)
+                if j != i and (name in line_names[j] or mentioned):
                     found.append((i, j, name))
     return found
 
@@ -190,3 +200,33 @@ def few_shot_examples(
     same = [t for t in twins if t.category == category]
     other = [t for t in twins if t.category != category]
     return (same + other)[:count]
+
+
+def coverage(twins: list[CuratedTwin]) -> dict:
+    """How the concept slots (two per pair) spread over the world, by `taxonomy.country_region`.
+
+    Returns:
+        A dict with ``pairs``, ``slots``, ``countries`` (count), ``regions`` (region -> share of
+        the slots), ``middle_east`` (share, see `MIDDLE_EAST`), ``top_countries`` (the five
+        largest, code -> share) and ``cells`` (region -> category -> slots, every category listed).
+    """
+    from collections import Counter
+
+    from .taxonomy import country_region
+
+    concepts = [c for t in twins for c in (t.pos, t.neg)]
+    slots = len(concepts)
+    regions = Counter(country_region(c.country) for c in concepts)
+    per_country = Counter(c.country for c in concepts)
+    cells = Counter((country_region(c.country), c.category) for c in concepts)
+    return {
+        "pairs": len(twins),
+        "slots": slots,
+        "countries": len(per_country),
+        "regions": {region: count / slots for region, count in sorted(regions.items())},
+        "middle_east": sum(c.country in MIDDLE_EAST for c in concepts) / slots,
+        "top_countries": {code: count / slots for code, count in per_country.most_common(5)},
+        "cells": {
+            region: {category: cells[region, category] for category in CATEGORIES} for region in sorted(regions)
+        },
+    }
