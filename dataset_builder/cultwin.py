@@ -141,9 +141,9 @@ class CulTwinConfig(datasets.BuilderConfig):
     """A CulTwin config (``pairs`` or ``concepts``) with the split settings.
 
     Args:
-        seed: Seed of the twin-pair split.
-        validation_size: Twin pairs in validation: a fraction in [0, 1) or a count.
-        test_size: Twin pairs in test: a fraction in [0, 1) or a count.
+        seed: Seed of the split (by twin pair group, see `split_twins`).
+        validation_size: Twin pairs in validation: a fraction in [0, 1) (at least one pair when above 0) or a count.
+        test_size: Twin pairs in test: a fraction in [0, 1) (at least one pair when above 0) or a count.
         drop_bad_images: Drop the pairs that use a missing or corrupt image instead of refusing
             the run folder.
         fingerprint: `run_fingerprint` of ``data_dir``, set by `CulTwin`: it is part of the config
