@@ -277,3 +277,21 @@ def test_selection_by_either_side_reaches_every_country(twins):
         assert chosen and all(code in (t.pos.country, t.neg.country) for t in chosen), code
     only_twins = countries - {t.pos.country for t in twins}
     assert only_twins, "no country appears only as a twin: the test no longer covers the issue"
+
+
+def test_every_concept_composes_the_embedded_default_captions(twins):
+    """configs/cultwin_tiny.yaml composes 3 captions of at most 20 words from each concept's fields:
+    a visual_features string of one long clause gives too few."""
+    from importlib import resources
+
+    from cultureclip.dataset_builder.captions import compose, compose_templates
+
+    text = (resources.files("cultureclip.dataset_builder") / "prompts" / "caption_compose.txt").read_text()
+    templates, failed = compose_templates(text), []
+    for twin in twins:
+        for concept in (twin.pos, twin.neg):
+            try:
+                compose(concept, templates, 3, 20)
+            except ValueError:
+                failed.append(concept.concept)
+    assert not failed, f"too few composed captions for {failed}"
