@@ -194,9 +194,10 @@ def overlaps(twins: list[CuratedTwin]) -> list[tuple[int, int, str]]:
 def few_shot_examples(
     twins: list[CuratedTwin], category: str | None, count: int = 2, exclude_country: str | None = None
 ) -> list[CuratedTwin]:
-    """Examples for a prompt: pairs of the same category first, in list order, none whose concept
-    is from ``exclude_country`` (so the model is not shown an answer for the very item it is asked)."""
-    twins = [t for t in twins if t.pos.country != exclude_country]
+    """Examples for a prompt: pairs of the same category first, in list order, none with a concept
+    from ``exclude_country`` on either side (so the model is not shown an answer for the very item
+    it is asked)."""
+    twins = [t for t in twins if exclude_country not in (t.pos.country, t.neg.country)]
     same = [t for t in twins if t.category == category]
     other = [t for t in twins if t.category != category]
     return (same + other)[:count]

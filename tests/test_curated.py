@@ -30,6 +30,8 @@ def test_sample_loads_into_concepts_and_twins():
     assert [t.pos.concept for t in select(twins, countries=["np"])] == ["Pagoda"]
     assert few_shot_examples(twins, "Architecture", 2)[0].category == "Architecture"
     assert [t.pos.concept for t in few_shot_examples(twins, "Art", 2, exclude_country="CN")] == ["Sari", "Pagoda"]
+    # A twin from the asked country is an answer too (Kente cloth wrap, GH, is Sari's twin).
+    assert [t.pos.concept for t in few_shot_examples(twins, "Clothing", 2, exclude_country="GH")] == ["Jiaozi", "Erhu"]
 
 
 def _line(**changes):
