@@ -51,12 +51,14 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
     Returns:
         A dict with ``pairs``, ``twin_pairs``, ``concepts``, ``countries`` (totals),
         ``splits`` (split -> pairs, twin_pairs, concepts), ``categories`` (category -> pairs,
-        twin_pairs, concepts), ``regions`` (region -> concepts, countries), ``filter`` (images
+        twin_pairs, concepts), ``regions`` (region -> concepts, countries), ``coverage``
+        (region -> category -> concepts, every category listed), ``filter`` (images
         scored/passed and pass rate, dropped bad images and pairs) and ``rejections``
         (stage -> reason -> count).
     """
     splits, categories, regions = {}, {name: Counter() for name in CATEGORIES}, {}
     all_concepts: dict[str, str] = {}
+    concept_categories: dict[str, str] = {}
     twins: set[str] = set()
     total_pairs = 0
     for split, files in split_files.items():
@@ -71,6 +73,7 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
                 categories[category]["concepts"] += 2
             concepts[row["pos_concept_id"]] = row["pos_country"]
             concepts[row["neg_concept_id"]] = row["neg_country"]
+            concept_categories[row["pos_concept_id"]] = concept_categories[row["neg_concept_id"]] = category
         splits[split] = {
             "pairs": len(rows),
             "twin_pairs": len({r["twin_id"] for r in rows}),
@@ -80,6 +83,9 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
         all_concepts |= concepts
     for country in all_concepts.values():
         regions.setdefault(country_region(country), Counter())["concepts"] += 1
+    coverage: dict[str, Counter] = {}
+    for concept_id, country in all_concepts.items():
+        coverage.setdefault(country_region(country), Counter())[concept_categories[concept_id]] += 1
     for region in regions:
         regions[region]["countries"] = len({c for c in all_concepts.values() if country_region(c) == region})
     scored = len(run.scores)
@@ -95,6 +101,7 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
         "splits": splits,
         "categories": {name: dict(counts) for name, counts in categories.items() if counts},
         "regions": {name: dict(regions[name]) for name in sorted(regions)},
+        "coverage": {name: {c: coverage[name][c] for c in CATEGORIES} for name in sorted(coverage)},
         "filter": {
             "images_scored": scored,
             "images_passed": passed,

@@ -74,43 +74,65 @@ FEATURES = {"pairs": pairs_features, "concepts": concepts_features}
 
 
 def resolve_split_size(size: float | int, total: int, name: str) -> int:
-    """The number of twin pairs ``size`` (a fraction in [0, 1) or a count) means out of ``total``."""
+    """The number of twin pairs ``size`` (a fraction in [0, 1) or a count) means out of ``total``.
+
+    A fraction above 0 means at least one pair, so a small build still gets the split it asks for.
+    """
     if isinstance(size, bool) or not isinstance(size, int | float):
         raise ValueError(f"{name}={size!r}: give a fraction in [0, 1) or a whole number of twin pairs.")
     if isinstance(size, float):
         if not 0 <= size < 1:
             raise ValueError(f"{name}={size} is not a fraction in [0, 1); pass e.g. 0.1, or an integer count.")
-        return round(size * total)
+        return max(round(size * total), 1 if size > 0 and total > 0 else 0)
     if size < 0:
         raise ValueError(f"{name}={size} is negative; pass a count >= 0 or a fraction in [0, 1).")
     return size
 
 
 def split_twins(
-    twin_ids: list[str], seed: int, validation_size: float | int, test_size: float | int
+    twin_ids: list[str],
+    seed: int,
+    validation_size: float | int,
+    test_size: float | int,
+    groups: dict[str, str] | None = None,
 ) -> dict[str, list[str]]:
-    """Assign twin pairs to splits: deterministic for a seed and the set of ids (not their order).
+    """Assign twin pairs to splits by group: deterministic for a seed and the set of ids (not their
+    order), and twin pairs of one group (``groups[twin_id]``, default: the id itself) always in
+    the same split, so near-duplicate subjects never cross splits.
 
-    A size is a fraction of the twin pairs (float in [0, 1), rounded) or a count (int), as in
-    scikit-learn's ``train_test_split``. A split of size 0 is left out.
+    A size is a fraction of the twin pairs (float in [0, 1), rounded, at least 1 when above 0) or
+    a count (int), as in scikit-learn's ``train_test_split``; a split takes whole groups in seeded
+    order until it holds that many pairs, so a large group can make it a little bigger. A split of
+    size 0 is left out.
 
     Returns:
         ``{"train": [...], "validation": [...], "test": [...]}`` (non-empty splits only).
+
+    Raises:
+        ValueError: when the requested splits would leave no group for train.
     """
-    ids = sorted(set(twin_ids))
-    n_validation = resolve_split_size(validation_size, len(ids), "validation_size")
-    n_test = resolve_split_size(test_size, len(ids), "test_size")
-    if n_validation + n_test >= len(ids):
-        raise ValueError(
-            f"validation_size={validation_size!r} and test_size={test_size!r} take {n_validation + n_test} of "
-            f"{len(ids)} twin pairs and leave none for train; make them smaller."
-        )
-    random.Random(seed).shuffle(ids)
-    splits = {
-        "test": ids[:n_test],
-        "validation": ids[n_test : n_test + n_validation],
-        "train": ids[n_test + n_validation :],
+    groups = groups or {}
+    members: dict[str, list[str]] = {}
+    for twin_id in sorted(set(twin_ids)):
+        members.setdefault(groups.get(twin_id) or twin_id, []).append(twin_id)
+    total = sum(len(ids) for ids in members.values())
+    wanted = {
+        "test": resolve_split_size(test_size, total, "test_size"),
+        "validation": resolve_split_size(validation_size, total, "validation_size"),
     }
+    order = sorted(members)
+    random.Random(seed).shuffle(order)
+    splits: dict[str, list[str]] = {name: [] for name in SPLITS}
+    for name in ("test", "validation"):
+        while order and len(splits[name]) < wanted[name]:
+            splits[name] += members[order.pop(0)]
+    if not order:
+        raise ValueError(
+            f"validation_size={validation_size!r} and test_size={test_size!r} take {sum(wanted.values())} of "
+            f"{total} twin pairs ({len(members)} split groups) and leave none for train; make them smaller, "
+            "0 to leave a split out, or build from more twin pairs."
+        )
+    splits["train"] = [twin_id for group in order for twin_id in members[group]]
     return {name: sorted(splits[name]) for name in SPLITS if splits[name]}
 
 
@@ -119,9 +141,9 @@ class CulTwinConfig(datasets.BuilderConfig):
     """A CulTwin config (``pairs`` or ``concepts``) with the split settings.
 
     Args:
-        seed: Seed of the twin-pair split.
-        validation_size: Twin pairs in validation: a fraction in [0, 1) or a count.
-        test_size: Twin pairs in test: a fraction in [0, 1) or a count.
+        seed: Seed of the split (by twin pair group, see `split_twins`).
+        validation_size: Twin pairs in validation: a fraction in [0, 1) (at least one pair when above 0) or a count.
+        test_size: Twin pairs in test: a fraction in [0, 1) (at least one pair when above 0) or a count.
         drop_bad_images: Drop the pairs that use a missing or corrupt image instead of refusing
             the run folder.
         fingerprint: `run_fingerprint` of ``data_dir``, set by `CulTwin`: it is part of the config
@@ -145,8 +167,8 @@ class CulTwinConfig(datasets.BuilderConfig):
 class CulTwin(datasets.GeneratorBasedBuilder):
     """CulTwin: culturally distinct, visually similar twin concepts with captions and images.
 
-    ``data_dir`` is a generation run folder. Splits are made by twin pair, so a concept and its
-    twin are always in the same split.
+    ``data_dir`` is a generation run folder. Splits are made by twin pair group (`Twin.split_group`),
+    so a concept and its twin, and twin pairs about the same subject, are always in the same split.
     """
 
     BUILDER_CONFIG_CLASS = CulTwinConfig
@@ -175,9 +197,9 @@ class CulTwin(datasets.GeneratorBasedBuilder):
         if not self.config.data_dir:
             raise ValueError("CulTwin needs data_dir=<generation run folder>.")
         run = self._run or load_run(self.config.data_dir, drop_bad_images=self.config.drop_bad_images)
-        splits = split_twins(
-            [p.twin_id for p in run.pairs], self.config.seed, self.config.validation_size, self.config.test_size
-        )
+        twin_ids = sorted({p.twin_id for p in run.pairs})
+        groups = {twin_id: run.twins[twin_id].split_group for twin_id in twin_ids}
+        splits = split_twins(twin_ids, self.config.seed, self.config.validation_size, self.config.test_size, groups)
         return [
             datasets.SplitGenerator(name=name, gen_kwargs={"run": run, "twin_ids": set(ids)})
             for name, ids in splits.items()

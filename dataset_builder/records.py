@@ -19,7 +19,7 @@ finish) and the ``datasets`` builder (which reads them)::
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,6 +60,14 @@ class Twin:
     pos_concept_id: str
     neg_concept_id: str
     category: str
+    group: str = ""
+    """The split group it shares with twins about the same subject (curated lines that overlap);
+    ``""``: a group of its own."""
+
+    @property
+    def split_group(self) -> str:
+        """What the dataset splits by: `group`, or the twin's own id when it has none."""
+        return self.group or self.twin_id
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,8 @@ def read_records(run_dir: str | Path, kind: type[R]) -> list[R]:
     if not text.endswith("\n"):
         lines = lines[:-1]
     names = {f.name for f in fields(kind)}
+    # A field added later with a default is optional, so older run folders still read.
+    required = {f.name for f in fields(kind) if f.default is MISSING}
     records = []
     for number, line in enumerate(lines, start=1):
         if not line:
@@ -150,7 +160,7 @@ def read_records(run_dir: str | Path, kind: type[R]) -> list[R]:
             data = json.loads(line)
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}:{number} is not valid JSON ({error}); fix or delete that line.") from None
-        if set(data) != names:
+        if not required <= set(data) <= names:
             raise ValueError(
                 f"{path}:{number} has fields {sorted(data)}, expected {sorted(names)} for {kind.__name__}."
             )

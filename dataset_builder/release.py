@@ -32,9 +32,9 @@ class ReleaseConfig:
     """How a run folder becomes a release.
 
     Args:
-        seed: Seed of the twin-pair split.
-        validation_size: Twin pairs in validation: a fraction in [0, 1) or a count.
-        test_size: Twin pairs in test: a fraction in [0, 1) or a count.
+        seed: Seed of the split (by twin pair group, see `split_twins`).
+        validation_size: Twin pairs in validation: a fraction in [0, 1) (at least one pair when above 0) or a count.
+        test_size: Twin pairs in test: a fraction in [0, 1) (at least one pair when above 0) or a count.
         drop_bad_images: Drop (and count) the pairs that use a missing or corrupt image instead
             of refusing the run folder.
         license: The license id written into the card's metadata.

@@ -1,7 +1,9 @@
 """The CulTwin builder: splits, rows against the run records, and run folders it must refuse."""
 
+import dataclasses
 import json
 import shutil
+from dataclasses import asdict
 
 import datasets
 import pytest
@@ -44,6 +46,30 @@ def test_split_twins_is_deterministic_disjoint_and_sized():
 def test_split_twins_rejects_bad_sizes(validation_size, test_size, match):
     with pytest.raises(ValueError, match=match):
         split_twins(["a", "b", "c"], 0, validation_size, test_size)
+
+
+def test_split_twins_keeps_a_group_in_one_split():
+    ids = [f"t{i:03d}" for i in range(40)]
+    groups = {twin_id: f"g{int(twin_id[1:]) // 4}" for twin_id in ids}  # ten groups of four
+    for seed in range(5):
+        splits = split_twins(ids, seed, validation_size=0.1, test_size=0.1, groups=groups)
+        assert sorted(sum(splits.values(), [])) == ids
+        split_of = {twin_id: name for name, members in splits.items() for twin_id in members}
+        for group in set(groups.values()):
+            assert len({split_of[t] for t, g in groups.items() if g == group}) == 1
+        assert {k: len(v) for k, v in splits.items()} == {"train": 32, "validation": 4, "test": 4}
+    assert split_twins(list(reversed(ids)), 3, 0.1, 0.1, groups) == split_twins(ids, 3, 0.1, 0.1, groups)
+
+
+def test_small_build_keeps_a_pair_per_requested_split():
+    """The README's 4-pair build: 5% of 4 rounded to 0 and left no test split."""
+    splits = split_twins(["a", "b", "c", "d"], 42, validation_size=0.05, test_size=0.05)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 2, "validation": 1, "test": 1}
+    assert set(split_twins(["a", "b", "c", "d"], 42, validation_size=0, test_size=0.05)) == {"train", "test"}
+    with pytest.raises(ValueError, match=r"take 2 of 2 twin pairs \(2 split groups\) and leave none for train"):
+        split_twins(["a", "b"], 42, validation_size=0.05, test_size=0.05)
+    with pytest.raises(ValueError, match=r"\(2 split groups\) and leave none for train"):
+        split_twins(["a", "b", "c"], 42, 0.05, 0.05, groups={"a": "g", "b": "g"})
 
 
 def test_config_rejects_unknown_name_and_bad_size():
@@ -134,6 +160,25 @@ def test_a_changed_run_folder_is_rebuilt_not_read_from_the_cache(run_dir, tmp_pa
     Image.new("RGB", (32, 32), (1, 2, 3)).save(image)
     _, rows = build()
     assert rows.cast_column("pos_image", datasets.Image(decode=False))[0]["pos_image"]["bytes"] == image.read_bytes()
+
+
+def test_builder_splits_by_the_recorded_group_and_reads_runs_without_one(run_dir, tmp_path):
+    twins_file = record_path(run_dir, Twin)
+    grouped = [dataclasses.replace(t, group="g" if t.twin_id < "t05" else "") for t in read_records(run_dir, Twin)]
+    twins_file.write_text("".join(to_json(t) + "\n" for t in grouped))
+    for seed in range(4):
+        builder = CulTwin(
+            config_name="pairs", data_dir=str(run_dir), cache_dir=str(tmp_path / "c"), seed=seed, test_size=1
+        )
+        builder.download_and_prepare()
+        splits = {name: set(rows["twin_id"]) for name, rows in builder.as_dataset().items()}
+        assert [name for name, ids in splits.items() if ids & {"t00", "t04"}] in (["train"], ["test"], ["validation"])
+        assert {"t00", "t01", "t02", "t03", "t04"} <= next(ids for ids in splits.values() if "t00" in ids)
+    # A run folder written before twins had a group (no "group" field) still reads.
+    twins_file.write_text(
+        "".join(json.dumps({k: v for k, v in asdict(t).items() if k != "group"}) + "\n" for t in grouped)
+    )
+    assert all(t.group == "" for t in read_records(run_dir, Twin))
 
 
 def _append(run_dir, record):

@@ -27,8 +27,11 @@ def test_sample_loads_into_concepts_and_twins():
     assert [t.category for t in select(twins, categories=["Art", "Clothing"])] == ["Art", "Clothing"]
     assert [t.pos.country for t in select(twins, regions=["Asia"], limit=2)] == ["CN", "CN"]
     assert select(twins, countries=["jp"])[0].pos.concept == "Pagoda"
+    assert [t.pos.concept for t in select(twins, countries=["np"])] == ["Pagoda"]
     assert few_shot_examples(twins, "Architecture", 2)[0].category == "Architecture"
     assert [t.pos.concept for t in few_shot_examples(twins, "Art", 2, exclude_country="CN")] == ["Sari", "Pagoda"]
+    # A twin from the asked country is an answer too (Kente cloth wrap, GH, is Sari's twin).
+    assert [t.pos.concept for t in few_shot_examples(twins, "Clothing", 2, exclude_country="GH")] == ["Jiaozi", "Erhu"]
 
 
 def _line(**changes):
@@ -52,6 +55,8 @@ def _line(**changes):
         (_line(neg__country="CN"), "are both from CN"),
         (_line(neg__concept="jiaozi"), "is the concept itself"),
         (_line(pos__context=""), "pos.context must be a non-empty string"),
+        (_line(group="Dumplings!"), "group 'Dumplings!' must be a lowercase slug"),
+        (_line(extra="x"), "optionally group"),
     ],
 )
 def test_bad_entries_name_the_line(tmp_path, line, message):
@@ -74,3 +79,26 @@ def test_repeated_pair_and_empty_file(tmp_path):
     path.write_text("\n")
     with pytest.raises(ValueError, match="no twin pairs"):
         load_curated(path)
+
+
+def test_selection_matches_either_side_of_a_pair():
+    """A country or region that only appears as a twin (NG, NZ, PL...) could not be selected."""
+    twins = load_curated(SAMPLE)
+    assert [t.neg.concept for t in select(twins, countries=["PL"])] == ["Pierogi"]
+    assert [t.neg.concept for t in select(twins, countries=["gh"])] == ["Kente cloth wrap"]
+    assert [t.pos.concept for t in select(twins, regions=["Africa"])] == ["Sari"]
+    assert select(twins, countries=["PL"], categories=["Art"]) == []
+    shipped = load_curated()
+    both = {c.country for t in shipped for c in (t.pos, t.neg)}
+    assert all(select(shipped, countries=[code]) for code in both)
+
+
+def test_groups_load_and_reach_the_twin_record(tmp_path):
+    path = tmp_path / "twins.jsonl"
+    path.write_text(
+        FIRST + _line(group="dumplings", neg__concept="Mandu", neg__country="KR", pos__concept="Gyoza") + "\n"
+    )
+    first, second = load_curated(path)
+    assert (first.group, second.group) == ("", "dumplings")
+    assert first.twin().split_group == first.twin().twin_id
+    assert second.twin().group == second.twin().split_group == "dumplings"

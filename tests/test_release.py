@@ -299,6 +299,13 @@ def test_statistics_match_the_data(release):
     for category, count in per_category.items():
         assert f"| {category} | {count} |" in text
     assert "58 of 60 scored images passed (96.7%)" in text
+    coverage = Counter((r["region"], CATEGORIES[r["category"]]) for r in concepts)
+    assert stats["coverage"] == {
+        region: {category: coverage[region, category] for category in CATEGORIES} for region in per_region
+    }
+    assert f"| region | {' | '.join(CATEGORIES)} |" in text
+    for region, counts in stats["coverage"].items():
+        assert f"| {region} | {' | '.join(map(str, counts.values()))} |" in text
 
 
 def test_preview_grid_shows_twin_pairs(release):
