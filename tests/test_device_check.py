@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_replica_clip_train import MINI
+from clip_replica_fixtures import MINI
 
 from benchmarks import device_check
 from cultureclip.testing.replica_clip import make_clip_replica

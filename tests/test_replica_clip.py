@@ -5,20 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from clip_captions import captions
+from clip_replica_fixtures import NARROW, captions, load_in_fresh_process
 
 from cultureclip.testing import replica_clip
 from cultureclip.testing.replica_clip import ClipReplicaShape, build_openai_clip_tokenizer, make_clip_replica
-
-# Real widths, two layers per tower: the architecture of ViT-B/32 at a fraction of the build time.
-NARROW = ClipReplicaShape(text_layers=2, vision_layers=2)
 
 
 @pytest.fixture(scope="module")
@@ -187,36 +180,6 @@ def test_wrong_bpe_file_is_rejected(tmp_path):
 def test_bad_shapes_are_rejected(fields, message):
     with pytest.raises(ValueError, match=message):
         ClipReplicaShape(**fields)
-
-
-LOAD_SCRIPT = textwrap.dedent(
-    """
-    import sys, numpy as np, torch
-    from PIL import Image
-    from transformers import CLIPModel, CLIPProcessor, pipeline
-    path = sys.argv[1]
-    model, processor = CLIPModel.from_pretrained(path), CLIPProcessor.from_pretrained(path)
-    image = Image.fromarray((np.random.default_rng(0).random((300, 400, 3)) * 255).astype("uint8"))
-    inputs = processor(text=["a photo of a cat"], images=image, return_tensors="pt", padding=True)
-    assert inputs["pixel_values"].shape == (1, 3, 224, 224), inputs["pixel_values"].shape
-    assert inputs["input_ids"][0].tolist() == [49406, 320, 1125, 539, 320, 2368, 49407], inputs["input_ids"]
-    with torch.no_grad():
-        assert model(**inputs).logits_per_image.shape == (1, 1)
-    scores = pipeline("zero-shot-image-classification", model=path)(image, candidate_labels=["cat", "dog"])
-    assert sorted(s["label"] for s in scores) == ["cat", "dog"]
-    assert not [m for m in sys.modules if m.startswith("cultureclip")]
-    print("loaded")
-    """
-)
-
-
-def load_in_fresh_process(path: Path) -> None:
-    """Loads ``path`` with the standard APIs in a new process: no project code, no network."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(path)], capture_output=True, text=True, timeout=600, env=env
-    )
-    assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-3000:]
 
 
 def test_loads_with_standard_apis_in_fresh_process(replica):

@@ -10,15 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
-from clip_captions import captions
-from test_replica_clip import NARROW, load_in_fresh_process
+from clip_replica_fixtures import MINI, NARROW, captions, load_in_fresh_process
 
 from cultureclip.cli import main
-from cultureclip.testing.replica_clip import ClipReplicaShape, make_clip_replica
+from cultureclip.testing.replica_clip import make_clip_replica
 
 ROOT = Path(__file__).parents[1]
-# The real vocabulary, config ids and processor with small towers: seconds per training step.
-MINI = ClipReplicaShape(text_width=64, text_layers=1, text_heads=2, vision_width=64, vision_layers=1, vision_heads=2)
 
 
 def train_paper_config(base_model: Path, dataset: Path, output_dir: Path, *extra: str) -> Path:
