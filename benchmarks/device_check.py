@@ -96,7 +96,13 @@ class Models:
             else:
                 from cultureclip.testing.tiny_models_cli import main as make_tiny_models
 
-                make_tiny_models([str(self.scratch), "--preset", "paper", "--kinds", kind])
+                try:
+                    make_tiny_models([str(self.scratch), "--preset", "paper", "--kinds", kind])
+                except SystemExit as error:  # argparse exits on a preset or kind it does not know
+                    raise RuntimeError(
+                        f"`cultureclip make-tiny-models DIR --preset paper --kinds {kind}` failed (exit status "
+                        f"{error.code}); build the replicas first and pass --models-dir DIR."
+                    ) from error
         return str(folder)
 
 

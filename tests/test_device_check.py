@@ -62,6 +62,18 @@ def test_models_come_from_the_folders_given(tmp_path):
     assert (models.path("clip"), models.path("vlm")) == ("my-clip", str(Path("replicas") / "vlm"))
 
 
+def test_a_replica_that_cannot_be_built_is_an_error_not_an_exit(monkeypatch, tmp_path):
+    from cultureclip.testing import tiny_models_cli
+
+    def rejects(argv):
+        raise SystemExit(2)
+
+    monkeypatch.setattr(tiny_models_cli, "main", rejects)
+    models = device_check.Models(device_check.CheckConfig(), tmp_path)
+    with pytest.raises(RuntimeError, match="--preset paper --kinds vlm.*--models-dir"):
+        models.path("vlm")
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [(["--sections", "train,gpu"], "--sections"), (["--batch-size", "0"], "--batch-size must be at least 1")],
