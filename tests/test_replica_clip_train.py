@@ -71,6 +71,8 @@ def test_paper_config_on_replica_end_to_end(narrow_replica, release_dir, tmp_pat
     import eval_datasets
 
     merged = train_paper_config(narrow_replica, release_dir, tmp_path / "run", *precision)
+    training = json.loads((tmp_path / "run" / "training_record.json").read_text())["training"]
+    assert training["bf16"] == bool(precision) and training["lora_target_modules"] == ["q_proj", "v_proj"]
     assert_same_clip_text_setup(merged, narrow_replica)
     load_in_fresh_process(merged)
 
