@@ -88,6 +88,66 @@ def image_tower_seconds(model, processor, dataset, device, batch_size: int) -> f
     return time.perf_counter() - start
 
 
+def compare_evaluation(model_path: str, device: str, items: int, image_size: int, batch_size: int) -> dict:
+    """Times GlobalRG-Retrieval: our batched evaluation against the public per-question loop.
+
+    Args:
+        model_path: a CLIP checkpoint folder.
+        device: ``"cpu"``, ``"cuda"``, ...
+        items: rows of the generated GlobalRG-Retrieval data.
+        image_size: pixel size of its images.
+        batch_size: our encoder's batch size (also the image tower's, for the ceiling).
+
+    Returns:
+        ``{"questions", "public_seconds", "ours_seconds", "speedup", "image_tower_seconds", "ceiling"}``.
+
+    Raises:
+        AssertionError: if the two methods ask different options or predict differently.
+    """
+    from transformers import CLIPModel, CLIPProcessor
+
+    from cultureclip.evaluation import evaluate, load_encoder
+
+    model = CLIPModel.from_pretrained(model_path).to(device).eval()
+    processor = CLIPProcessor.from_pretrained(model_path)
+    dataset = make_dataset(items, image_size)
+
+    start = time.perf_counter()
+    public = public_loop(model, processor, dataset, device)
+    public_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    encoder = load_encoder(model, processor, batch_size=batch_size)
+    ours = evaluate(encoder, "globalrg-retrieval", dataset, use_cache=False)
+    ours_s = time.perf_counter() - start
+
+    tower_s = image_tower_seconds(model, processor, dataset, device, batch_size)
+    assert [item["options"] for item in ours["items"]] == [item["options"] for item in public], "options differ"
+    assert [item["predicted_idx"] for item in ours["items"]] == [item["predicted_idx"] for item in public]
+    return {
+        "device": device,
+        "items": len(dataset),
+        "questions": len(public),
+        "public_seconds": public_s,
+        "ours_seconds": ours_s,
+        "speedup": public_s / ours_s,
+        "image_tower_seconds": tower_s,
+        "ceiling": public_s / tower_s,
+    }
+
+
+def print_evaluation(result: dict) -> None:
+    """The figures of `compare_evaluation`, one per line."""
+    print(f"identical options and predictions on {result['questions']} questions")
+    print(f"public loop (one forward pass per question): {result['public_seconds']:8.2f} s")
+    print(
+        f"ours (batched, each image and text once):    {result['ours_seconds']:8.2f} s  (includes hashing images and weights)"
+    )
+    print(f"speed-up: {result['speedup']:.2f}x")
+    print(f"image tower alone, each image once, batched:  {result['image_tower_seconds']:8.2f} s")
+    print(f"ceiling for any method with these predictions: {result['ceiling']:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=300)
@@ -97,37 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a CLIP checkpoint to use instead of building the 'small' random one")
     args = parser.parse_args(argv)
 
-    from transformers import CLIPModel, CLIPProcessor
-
-    from cultureclip.evaluation import evaluate, load_encoder
     from cultureclip.testing import TinyModelsConfig, make_tiny_models
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.model or str(make_tiny_models(tmp, TinyModelsConfig.from_preset("small"), kinds=("clip",))["clip"])
-        model = CLIPModel.from_pretrained(path).to(args.device).eval()
-        processor = CLIPProcessor.from_pretrained(path)
-        dataset = make_dataset(args.items, args.image_size)
-        print(f"{len(dataset)} items, model {path if args.model else 'small (ViT-B/32 shape)'}, device {args.device}")
-
-        start = time.perf_counter()
-        public = public_loop(model, processor, dataset, args.device)
-        public_s = time.perf_counter() - start
-
-        start = time.perf_counter()
-        encoder = load_encoder(model, processor, batch_size=args.batch_size)
-        ours = evaluate(encoder, "globalrg-retrieval", dataset, use_cache=False)
-        ours_s = time.perf_counter() - start
-
-        tower_s = image_tower_seconds(model, processor, dataset, args.device, args.batch_size)
-
-    assert [item["options"] for item in ours["items"]] == [item["options"] for item in public], "options differ"
-    assert [item["predicted_idx"] for item in ours["items"]] == [item["predicted_idx"] for item in public]
-    print(f"identical options and predictions on {len(public)} questions")
-    print(f"public loop (one forward pass per question): {public_s:8.2f} s")
-    print(f"ours (batched, each image and text once):    {ours_s:8.2f} s  (includes hashing images and weights)")
-    print(f"speed-up: {public_s / ours_s:.2f}x")
-    print(f"image tower alone, each image once, batched:  {tower_s:8.2f} s")
-    print(f"ceiling for any method with these predictions: {public_s / tower_s:.2f}x")
+        print(f"{args.items} items, model {path if args.model else 'small (ViT-B/32 shape)'}, device {args.device}")
+        result = compare_evaluation(path, args.device, args.items, args.image_size, args.batch_size)
+    print_evaluation(result)
     return 0
 
 

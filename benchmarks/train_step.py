@@ -2,6 +2,7 @@
 
     python -m benchmarks.train_step                 # CPU, the ViT-B/32-shaped "small" random CLIP
     python -m benchmarks.train_step --device cuda   # on a GPU
+    python -m benchmarks.train_step --bf16          # both steps under bfloat16 autocast
 
 Both steps fine-tune the same LoRA model (the paper's setup: r4/a16 on q_proj and v_proj of every
 layer of both towers) with AdamW on the same 32 CulTwin rows, drawn shuffled from twin groups of
@@ -123,54 +124,64 @@ def time_steps(step, steps: int, warmup: int, device: torch.device) -> dict[str,
     return {"seconds_per_step": seconds, "peak_bytes": memory.peak}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--model", help="a CLIP checkpoint; default: build the 'small' (ViT-B/32-shaped) random CLIP")
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per method")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per method first")
-    args = parser.parse_args(argv)
+def compare_train_steps(
+    model_path: str, device: str, batch_size: int, steps: int, warmup: int, bf16: bool = False
+) -> dict:
+    """Times our training step and the public code's on the same LoRA model and batch.
 
+    Args:
+        model_path: a CLIP checkpoint folder.
+        device: ``"cpu"``, ``"cuda"``, ...
+        batch_size: CulTwin rows per step.
+        steps: timed steps per method (after ``warmup`` untimed ones).
+        bf16: run both steps under bfloat16 autocast (the paper's mixed precision).
+
+    Returns:
+        ``{"public": {...}, "ours": {...}, "speedup", "loss", ...}``: per method ``samples_per_second``,
+        ``seconds_per_step`` and ``peak_bytes``; ``loss`` the published formula's value for both
+        (eval mode, duplicate masks off) and ours with the masks.
+    """
     from transformers import CLIPModel, CLIPProcessor
 
     from cultureclip.modeling import CultureCLIPLoss
-    from cultureclip.testing import TinyModelsConfig, make_tiny_models
     from cultureclip.testing.synthetic import synthetic_pair_rows
     from cultureclip.trainer import CultureCLIPConfig, DataCollatorForCulTwin, prepare_model
     from cultureclip.trainer.collator import ID_KEYS
     from cultureclip.trainer.cultureclip_trainer import embed_batch
 
-    device = torch.device(args.device)
+    device = torch.device(device)
+    processor = CLIPProcessor.from_pretrained(model_path)
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = (
-            args.model or make_tiny_models(Path(tmp), TinyModelsConfig.from_preset("small"), kinds=("clip",))["clip"]
-        )
-        processor = CLIPProcessor.from_pretrained(model_path)
         config = CultureCLIPConfig(output_dir=tmp, use_cpu=device.type == "cpu", report_to="none")
-        torch.manual_seed(0)
-        model = prepare_model(CLIPModel.from_pretrained(model_path), config).to(device)
+    torch.manual_seed(0)
+    model = prepare_model(CLIPModel.from_pretrained(model_path), config).to(device)
 
     rows = synthetic_pair_rows(num_twins=16, captions_per_concept=10, image_size=224, shuffle=True, curated=True)
-    rows = rows[: args.batch_size]
+    rows = rows[:batch_size]
     ours_batch = {k: v.to(device) for k, v in DataCollatorForCulTwin(processor)(rows).items()}
     theirs_batch = {k: v.to(device) for k, v in public_batch(processor, rows).items()}
     clip = model.get_base_model()
     ids = {key: ours_batch[key] for key in ID_KEYS}
     formula = CultureCLIPLoss(mask_duplicate_concepts=False, mask_duplicate_captions=False)
     ours_loss_fn = CultureCLIPLoss()  # what training uses: the duplicate masks on
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def ours_loss(mask=True):
         loss_fn = ours_loss_fn if mask else formula
-        return loss_fn(**embed_batch(model, ours_batch), logit_scale=clip.logit_scale.exp(), **ids)["loss"]
+        with autocast:
+            return loss_fn(**embed_batch(model, ours_batch), logit_scale=clip.logit_scale.exp(), **ids)["loss"]
 
     def theirs_loss():
-        return formula(**public_embeds(model, theirs_batch), logit_scale=clip.logit_scale.exp())["loss"]
+        with autocast:
+            return formula(**public_embeds(model, theirs_batch), logit_scale=clip.logit_scale.exp())["loss"]
 
     model.eval()
     with torch.no_grad():
-        values = {"ours": ours_loss(mask=False).item(), "public": theirs_loss().item()}
-        masked = ours_loss().item()
+        loss = {
+            "ours": ours_loss(mask=False).item(),
+            "public": theirs_loss().item(),
+            "ours_masked": ours_loss().item(),
+        }
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.1)
 
@@ -183,26 +194,74 @@ def main(argv: list[str] | None = None) -> None:
         return run
 
     results = {
-        "public": time_steps(step(theirs_loss), args.steps, args.warmup, device),
-        "ours": time_steps(step(ours_loss), args.steps, args.warmup, device),
+        "public": time_steps(step(theirs_loss), steps, warmup, device),
+        "ours": time_steps(step(ours_loss), steps, warmup, device),
     }
-    unique_texts = ours_batch["input_ids"].shape
-    print(f"device={device} batch={args.batch_size} rows, {args.steps} timed steps after {args.warmup} warmup")
-    caption_tokens = theirs_batch["pos_caption_attention_mask"].sum(-1).float().mean().item()
-    words = sum(len(row["pos_caption"].split()) for row in rows) / len(rows)
-    print(f"text forward: ours {tuple(unique_texts)} (distinct texts x longest), public 4 x ({args.batch_size}, 77)")
-    print(f"captions: {words:.1f} words, {caption_tokens:.1f} tokens on average with this model's tokenizer")
-    for name in ("public", "ours"):
-        result = results[name]
-        print(
-            f"{name:>6}: {args.batch_size / result['seconds_per_step']:8.2f} samples/s "
-            f"({result['seconds_per_step']:.3f} s/step), peak memory {result['peak_bytes'] / 2**20:8.1f} MiB"
-        )
-    print(f"speed-up: {results['public']['seconds_per_step'] / results['ours']['seconds_per_step']:.2f}x")
+    for result in results.values():
+        result["samples_per_second"] = batch_size / result["seconds_per_step"]
+    return {
+        **results,
+        "device": str(device),
+        "batch_size": batch_size,
+        "bf16": bf16,
+        "steps": steps,
+        "warmup": warmup,
+        "speedup": results["public"]["seconds_per_step"] / results["ours"]["seconds_per_step"],
+        "loss": loss,
+        "text_forward_shape": list(ours_batch["input_ids"].shape),
+        "caption_words": sum(len(row["pos_caption"].split()) for row in rows) / len(rows),
+        "caption_tokens": theirs_batch["pos_caption_attention_mask"].sum(-1).float().mean().item(),
+    }
+
+
+def print_train_steps(result: dict) -> None:
+    """The figures of `compare_train_steps`, one per line."""
+    batch_size = result["batch_size"]
+    precision = "bf16 autocast" if result["bf16"] else "fp32"
     print(
-        f"loss (eval mode, published formula): ours {values['ours']:.6f} public {values['public']:.6f} "
-        f"|diff| {abs(values['ours'] - values['public']):.2e}; ours with the duplicate masks {masked:.6f}"
+        f"device={result['device']} batch={batch_size} rows, {precision}, "
+        f"{result['steps']} timed steps after {result['warmup']} warmup"
     )
+    print(
+        f"text forward: ours {tuple(result['text_forward_shape'])} (distinct texts x longest), "
+        f"public 4 x ({batch_size}, 77)"
+    )
+    print(
+        f"captions: {result['caption_words']:.1f} words, {result['caption_tokens']:.1f} tokens on average "
+        "with this model's tokenizer"
+    )
+    for name in ("public", "ours"):
+        timing = result[name]
+        print(
+            f"{name:>6}: {timing['samples_per_second']:8.2f} samples/s "
+            f"({timing['seconds_per_step']:.3f} s/step), peak memory {timing['peak_bytes'] / 2**20:8.1f} MiB"
+        )
+    print(f"speed-up: {result['speedup']:.2f}x")
+    loss = result["loss"]
+    print(
+        f"loss (eval mode, published formula): ours {loss['ours']:.6f} public {loss['public']:.6f} "
+        f"|diff| {abs(loss['ours'] - loss['public']):.2e}; ours with the duplicate masks {loss['ours_masked']:.6f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--model", help="a CLIP checkpoint; default: build the 'small' (ViT-B/32-shaped) random CLIP")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per method")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per method first")
+    parser.add_argument("--bf16", action="store_true", help="both steps under bfloat16 autocast")
+    args = parser.parse_args(argv)
+
+    from cultureclip.testing import TinyModelsConfig, make_tiny_models
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = (
+            args.model or make_tiny_models(Path(tmp), TinyModelsConfig.from_preset("small"), kinds=("clip",))["clip"]
+        )
+        result = compare_train_steps(str(model_path), args.device, args.batch_size, args.steps, args.warmup, args.bf16)
+    print_train_steps(result)
 
 
 if __name__ == "__main__":

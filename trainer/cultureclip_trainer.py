@@ -87,6 +87,21 @@ class CultureCLIPTrainer(Trainer):
         )
         self.model_accepts_loss_kwargs = False
 
+    def train(self, *args, **kwargs):
+        """``Trainer.train``, keeping the text config's special-token ids of the base model.
+
+        ``Trainer.train`` rewrites them to the tokenizer's (meant for generative models). In CLIP they
+        choose where the text tower pools: the legacy ``eos_token_id`` 2 of ``openai/clip-vit-*`` means
+        ``argmax(input_ids)``, so a rewrite would silently change the exported checkpoint's config.
+        """
+        text_config = clip_model(self.model).config.text_config
+        kept = {name: getattr(text_config, name) for name in ("bos_token_id", "eos_token_id", "pad_token_id")}
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            for name, value in kept.items():
+                setattr(text_config, name, value)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         embeds = embed_batch(model, inputs)
         terms = self.loss_fn(
