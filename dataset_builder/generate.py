@@ -179,7 +179,7 @@ def main(argv: list[str]) -> int:
         config = load_config(args.config, args.set, variables)
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
         record = generate(config, args.output_dir, stages, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ImportError) as error:  # ImportError: a missing optional library
         print(f"cultureclip generate: error: {error}", file=sys.stderr)
         return 2
     except RunFailed as error:

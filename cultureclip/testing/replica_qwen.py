@@ -159,9 +159,7 @@ def qwen_config():
     from transformers import Qwen2_5_VLConfig
 
     text = TEXT_CONFIG | {k: TOKEN_IDS[k] for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-    return Qwen2_5_VLConfig(
-        text_config=text, vision_config=VISION_CONFIG, tie_word_embeddings=False, **TOKEN_IDS
-    )
+    return Qwen2_5_VLConfig(text_config=text, vision_config=VISION_CONFIG, tie_word_embeddings=False, **TOKEN_IDS)
 
 
 def make_qwen_replica(out_dir: str | Path, seed: int = 0) -> Path:

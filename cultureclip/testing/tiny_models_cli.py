@@ -6,6 +6,8 @@ import argparse
 
 from .tiny_models import KINDS, PRESETS, TinyModelsConfig, make_tiny_models
 
+PAPER = "paper"
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
@@ -19,9 +21,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("output_dir", metavar="DIR")
     parser.add_argument(
         "--preset",
-        choices=sorted(PRESETS),
+        choices=sorted([*PRESETS, PAPER]),
         default="tiny",
-        help="'tiny' for tests (seconds); 'small' is a ViT-B/32-shaped CLIP for benchmarks",
+        help="'tiny' for tests (seconds); 'small' is a ViT-B/32-shaped CLIP for benchmarks; 'paper' builds "
+        "replicas of the paper's checkpoints (CLIP ViT-B/32, Qwen2.5-VL-7B-Instruct, SD 3.5 Large Turbo) "
+        "that keep everything but their size",
     )
     parser.add_argument(
         "--kinds", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)} (default: all)"
@@ -32,7 +36,12 @@ def main(argv: list[str]) -> int:
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         parser.error(f"--kinds has unknown kind(s) {bad}; choose from {','.join(KINDS)}.")
-    config = TinyModelsConfig.from_preset(args.preset, seed=args.seed)
-    for kind, path in make_tiny_models(args.output_dir, config, kinds).items():
+    if args.preset == PAPER:
+        from .replicas import make_paper_replicas
+
+        paths = make_paper_replicas(args.output_dir, kinds, seed=args.seed)
+    else:
+        paths = make_tiny_models(args.output_dir, TinyModelsConfig.from_preset(args.preset, seed=args.seed), kinds)
+    for kind, path in paths.items():
         print(f"{kind:<9} {path}")
     return 0
