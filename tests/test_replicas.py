@@ -114,8 +114,9 @@ def test_replicas_are_deterministic(paper_replicas, tmp_path):
 
 @pytest.mark.slow
 def test_replicas_load_through_the_standard_calls_in_a_fresh_process(paper_replicas):
-    """No project code: the real checkpoints' loading calls, the vision tower on an image (through
-    the PIL image processor, since the Qwen2.5-VL processor itself needs torchvision) and SD3."""
+    """No project code: the real checkpoints' loading calls, the vision tower on an image wider than
+    one 112-pixel attention window (through the PIL image processor, since the Qwen2.5-VL processor
+    itself needs torchvision) and SD3."""
     script = textwrap.dedent(
         """
         import importlib.util, sys, numpy as np, torch
@@ -126,7 +127,7 @@ def test_replicas_load_through_the_standard_calls_in_a_fresh_process(paper_repli
         vlm, diffusion = sys.argv[1:]
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm)
         tokenizer = AutoTokenizer.from_pretrained(vlm)
-        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8))
+        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (150, 250, 3), dtype=np.uint8))
         chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Score."}]}]
         text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         if importlib.util.find_spec("torchvision"):
@@ -139,7 +140,7 @@ def test_replicas_load_through_the_standard_calls_in_a_fresh_process(paper_repli
                 assert "torchvision" in str(error).lower()
             pixels = Qwen2VLImageProcessorPil.from_pretrained(vlm)(images=[image], return_tensors="pt")
             grid = pixels["image_grid_thw"]
-            assert grid.tolist() == [[1, 4, 6]]  # 56 x 84 after the resize to multiples of 28
+            assert grid.tolist() == [[1, 10, 18]]  # 140 x 252 px: 10 x 18 patches, 2 x 3 windows of 8 x 8
             expanded = text.replace("<|image_pad|>", "<|image_pad|>" * int(grid.prod() // 4))
             inputs = dict(tokenizer([expanded], return_tensors="pt"), **pixels)
         out = model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
