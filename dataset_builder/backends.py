@@ -84,13 +84,15 @@ class TransformersChat:
 def _load_pipeline(model: str, task: str, dtype):
     """``pipeline(task, model)``; a vision-language checkpoint asked for ``text-generation`` is loaded
     with its tokenizer only, since its processor is not needed for text and may need torchvision."""
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer, pipeline
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
-    )
+    from transformers import pipeline
 
     if task == "text-generation":
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+        )
+
         model_type = AutoConfig.from_pretrained(model).model_type
         if (
             model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
