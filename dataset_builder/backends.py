@@ -40,11 +40,12 @@ class TransformersChat:
 
     def __init__(self, config: ModelConfig):
         import torch
+        from transformers import pipeline
 
         self.config = config
         dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
         try:
-            self.pipe = _load_pipeline(config.model, config.task, dtype)
+            self.pipe = pipeline(config.task, model=config.model, dtype=dtype)
         except ImportError as error:
             if "torchvision" not in str(error).lower():
                 raise
@@ -79,28 +80,6 @@ class TransformersChat:
                 outputs = self.pipe(chats, batch_size=len(batch), return_full_text=False, **sampling)
             answers.extend(out[0]["generated_text"] for out in outputs)
         return answers
-
-
-def _load_pipeline(model: str, task: str, dtype):
-    """``pipeline(task, model)``; a vision-language checkpoint asked for ``text-generation`` is loaded
-    with its tokenizer only, since its processor is not needed for text and may need torchvision."""
-    from transformers import pipeline
-
-    if task == "text-generation":
-        from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
-        from transformers.models.auto.modeling_auto import (
-            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-            MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
-        )
-
-        model_type = AutoConfig.from_pretrained(model).model_type
-        if (
-            model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-            and model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-        ):
-            vlm = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype).eval()
-            return pipeline(task, model=vlm, tokenizer=AutoTokenizer.from_pretrained(model))
-    return pipeline(task, model=model, dtype=dtype)
 
 
 def _openai_content(content):

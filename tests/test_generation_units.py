@@ -211,15 +211,18 @@ def test_pairs_are_all_combinations_or_a_seeded_sample():
 
 
 def test_a_processor_that_needs_torchvision_says_how_to_get_it(monkeypatch):
-    from cultureclip.dataset_builder import backends
+    import sys
+
+    from transformers import pipeline  # noqa: F401 (settles the module object in sys.modules)
+
     from cultureclip.dataset_builder.backends import TransformersChat
     from cultureclip.dataset_builder.config import ModelConfig
 
     def qwen_without_torchvision(*args, **kwargs):  # what transformers raises for Qwen2.5-VL's video processor
         raise ImportError("Qwen2VLVideoProcessor requires the Torchvision library but it was not found")
 
-    # `from transformers import pipeline` does not see a patched `transformers.pipeline` (lazy module)
-    monkeypatch.setattr(backends, "_load_pipeline", qwen_without_torchvision)
+    # transformers swaps its lazy module object in sys.modules: patch the one `from transformers import` reads
+    monkeypatch.setattr(sys.modules["transformers"], "pipeline", qwen_without_torchvision)
     config = ModelConfig("Qwen/Qwen2.5-VL-7B-Instruct", task="image-text-to-text")
     with pytest.raises(ImportError, match=r"Qwen/Qwen2.5-VL-7B-Instruct needs torchvision.*backend=openai"):
         TransformersChat(config)
