@@ -164,9 +164,10 @@ def qwen_config():
 
 def make_qwen_replica(out_dir: str | Path, seed: int = 0) -> Path:
     """Writes the replica to ``out_dir`` with the real repository's files: ``config.json``,
-    ``generation_config.json``, the weights, ``tokenizer.json`` / ``vocab.json`` / ``merges.txt`` /
-    ``tokenizer_config.json``, ``preprocessor_config.json``, ``chat_template.json`` and a
-    ``replica.json`` saying what it mirrors and what differs.
+    ``generation_config.json``, the weights, ``tokenizer.json`` / ``tokenizer_config.json`` (transformers
+    5 writes no ``vocab.json`` / ``merges.txt``, and the template also as ``chat_template.jinja``),
+    ``preprocessor_config.json``, ``chat_template.json`` and a ``replica.json`` saying what it mirrors
+    and what differs.
 
     The files are written directly (not with ``Qwen2_5_VLProcessor.save_pretrained``) because the
     processor cannot be built without torchvision (its video processor needs it), and the real
