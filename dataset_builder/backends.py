@@ -15,6 +15,8 @@ import json
 import os
 from dataclasses import dataclass
 
+from cultureclip.errors import UserError
+
 from .config import ModelConfig
 
 
@@ -65,10 +67,12 @@ class TransformersChat:
         except ImportError as error:
             if "torchvision" not in str(error).lower():
                 raise
-            raise ImportError(
-                f"The processor of {config.model} needs torchvision (the Qwen2.5-VL processors do): install "
-                "the torchvision build that matches your torch, or serve the model and set "
-                "text_model.backend=openai (and vision_model.backend=openai if it is another model)."
+            raise UserError(
+                f"The processor of {config.model} needs torchvision (the Qwen2.5-VL processors do, and "
+                "`transformers serve` loads the same processor): install the torchvision build that matches "
+                "your torch, serve the model where it is installed (text_model.backend=openai), or, for the "
+                "text-only stages, set text_model.task=text-generation (the model then answers from its "
+                "tokenizer alone) with a vision_model that can read images."
             ) from error
         tokenizer = getattr(self.pipe, "tokenizer", None) or self.pipe.processor.tokenizer
         tokenizer.padding_side = "left"

@@ -14,6 +14,17 @@ def tiny_models(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def paper_replicas(tmp_path_factory):
+    """``{"diffusion": Path, "llm": Path, "vlm": Path}``: ``make-tiny-models --preset paper`` (the SD 3.5
+    and Qwen2.5-VL replicas; CLIP's is another module's)."""
+    from cultureclip.cli import main
+
+    root = tmp_path_factory.mktemp("paper-replicas")
+    assert main(["make-tiny-models", str(root), "--preset", "paper", "--kinds", "diffusion,llm,vlm"]) == 0
+    return {kind: root / kind for kind in ("diffusion", "llm", "vlm")}
+
+
+@pytest.fixture(scope="session")
 def training_output(tiny_models, release_dir, tmp_path_factory):
     """A ``cultureclip train`` run folder (merged/, adapter/, training_record.json): the tiny config,
     two LoRA steps of the tiny CLIP on the CulTwin release."""

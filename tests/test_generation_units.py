@@ -15,6 +15,7 @@ from cultureclip.dataset_builder.records import Twin
 from cultureclip.dataset_builder.structured import Invalid, Query, ask, parse_json
 from cultureclip.dataset_builder.twins import validate_twin
 from cultureclip.dataset_builder.validators import validate_concept
+from cultureclip.errors import UserError
 
 SAMPLE = "tests/data/curated_sample.jsonl"
 
@@ -211,7 +212,9 @@ def test_pairs_are_all_combinations_or_a_seeded_sample():
 
 
 def test_a_processor_that_needs_torchvision_says_how_to_get_it(monkeypatch):
-    import transformers
+    import sys
+
+    from transformers import pipeline  # noqa: F401 (settles the module object in sys.modules)
 
     from cultureclip.dataset_builder.backends import TransformersChat
     from cultureclip.dataset_builder.config import ModelConfig
@@ -219,7 +222,8 @@ def test_a_processor_that_needs_torchvision_says_how_to_get_it(monkeypatch):
     def qwen_without_torchvision(*args, **kwargs):  # what transformers raises for Qwen2.5-VL's video processor
         raise ImportError("Qwen2VLVideoProcessor requires the Torchvision library but it was not found")
 
-    monkeypatch.setattr(transformers, "pipeline", qwen_without_torchvision)
+    # transformers swaps its lazy module object in sys.modules: patch the one `from transformers import` reads
+    monkeypatch.setattr(sys.modules["transformers"], "pipeline", qwen_without_torchvision)
     config = ModelConfig("Qwen/Qwen2.5-VL-7B-Instruct", task="image-text-to-text")
-    with pytest.raises(ImportError, match=r"Qwen/Qwen2.5-VL-7B-Instruct needs torchvision.*backend=openai"):
+    with pytest.raises(UserError, match=r"Qwen/Qwen2.5-VL-7B-Instruct needs torchvision.*backend=openai"):
         TransformersChat(config)

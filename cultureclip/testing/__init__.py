@@ -6,6 +6,7 @@ from cultureclip.lazy import lazy_exports
 _EXPORTS = {
     "TinyModelsConfig": ".tiny_models",
     "make_tiny_models": ".tiny_models",
+    "make_paper_replicas": ".replicas",
     "synthetic_pair_rows": ".synthetic",
 }
 __all__ = sorted(_EXPORTS)

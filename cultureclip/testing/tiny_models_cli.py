@@ -9,6 +9,8 @@ from cultureclip.output_dirs import atomic_output_dir
 
 from .tiny_models import KINDS, PRESETS, TinyModelsConfig, make_tiny_models
 
+PAPER = "paper"
+
 
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(
@@ -25,9 +27,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if cultureclip built it")
     parser.add_argument(
         "--preset",
-        choices=sorted(PRESETS),
+        choices=sorted([*PRESETS, PAPER]),
         default="tiny",
-        help="'tiny' for tests (seconds); 'small' is a ViT-B/32-shaped CLIP for benchmarks",
+        help="'tiny' for tests (seconds); 'small' is a ViT-B/32-shaped CLIP for benchmarks; 'paper' builds "
+        "replicas of the paper's checkpoints (CLIP ViT-B/32, Qwen2.5-VL-7B-Instruct, SD 3.5 Large Turbo) "
+        "that keep everything but their size",
     )
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of the kinds of checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
@@ -36,9 +40,13 @@ def main(argv: list[str]) -> int:
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         parser.error(f"--kinds has unknown kind(s) {bad}; choose from {','.join(KINDS)}.")
-    config = TinyModelsConfig.from_preset(args.preset, seed=args.seed)
     with atomic_output_dir(args.output_dir, overwrite=args.overwrite) as staged:
-        made = make_tiny_models(staged, config, kinds)
+        if args.preset == PAPER:
+            from .replicas import make_paper_replicas
+
+            made = make_paper_replicas(staged, kinds, seed=args.seed)
+        else:
+            made = make_tiny_models(staged, TinyModelsConfig.from_preset(args.preset, seed=args.seed), kinds)
     for kind, path in made.items():
         print(f"{kind:<9} {Path(args.output_dir) / path.relative_to(staged)}")
     return 0
