@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from . import captions, concepts, images, pairs, quality, twins
@@ -34,6 +35,10 @@ STAGE_RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
     "pairs": pairs.run,
 }
 """Each stage of `STAGES` -> the function that runs it (the registry; modules import their heavy libraries lazily)."""
+
+# Under a launcher, the other processes wait in a barrier while the main process runs the language
+# stages, which can take days with a large local model; torch's default 30-minute timeout would abort them.
+PROCESS_GROUP_TIMEOUT = timedelta(days=7)
 
 LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "datasets", "httpx", "cultureclip")
 
@@ -113,11 +118,11 @@ def generate(
             stage asked for before the quality stage has judged every image.
         RunFailed: a backend left items pending (the record says how many); rerun to retry them.
     """
-    from accelerate import PartialState
+    from cultureclip.devices import process_state
 
     stages = list(stages or STAGES)
     check_inputs(config, stages)
-    state = PartialState()
+    state = process_state(timeout=PROCESS_GROUP_TIMEOUT)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     record = start_run(config, run_dir)
