@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import ast
 
+from cultureclip.devices import DTYPES, launched_processes
+
 from .benchmarks import BENCHMARKS
 
 
@@ -68,12 +70,23 @@ def parse_args(argv: list[str]):
         help="an option of one benchmark, e.g. zeroshot.group_column=region or cultwin.split=validation (repeatable)",
     )
     parser.add_argument("--output-dir", required=True, metavar="OUT")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: cpu)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU if there is one, else cpu)")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help="model dtype (default: float32); auto: bfloat16 or float16 on a GPU, float32 on the cpu",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cache-dir", help="embedding cache (default: $CULTURECLIP_CACHE or ~/.cache/cultureclip)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    if launched_processes() > 1:
+        parser.error(
+            f"runs in one process, but this is one of {launched_processes()} started by torchrun or accelerate "
+            "launch (each would repeat the whole run and race on the cache files); run it without the launcher "
+            "(--device cuda:N picks a GPU)."
+        )
     args.benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
     if unknown or not args.benchmarks:
@@ -108,7 +121,9 @@ def main(argv: list[str]) -> int:
     for role, (name, revision) in models.items():
         if name is None:
             continue
-        encoder = load_encoder(name, device=args.device, batch_size=args.batch_size, revision=revision, progress=True)
+        encoder = load_encoder(
+            name, device=args.device, dtype=args.dtype, batch_size=args.batch_size, revision=revision, progress=True
+        )
         results[role] = {}
         for benchmark in args.benchmarks:
             print(f"[{role}] {benchmark}")
