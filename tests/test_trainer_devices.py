@@ -135,8 +135,11 @@ def test_the_global_batch_note_names_the_batches_and_the_settings_that_keep_them
     note = global_batch_note(config)
     assert "4 processes: each optimizer step averages 128 x 16 x 4 = 8192 caption pairs (one process: 2048)" in note
     assert "512 rows per contrastive batch (one process: 128)" in note
-    assert "--per_device_train_batch_size 32 keeps both" in note
-    assert "--gradient_accumulation_steps 4 keeps the optimizer batch" in note
+    assert "--per_device_train_batch_size 32 keeps both (the paper: 2048 and 128)" in note
+    assert "--gradient_accumulation_steps 4 keeps the optimizer batch only" in note
+    alone = global_batch_note(_config(tmp_path, gather_across_devices=False, gradient_accumulation_steps=16))
+    assert "128 rows per contrastive batch (one process: 128)" in alone
+    assert "--gradient_accumulation_steps 4 keeps both" in alone and "--per_device" not in alone
 
 
 def test_the_note_is_logged_at_start_up(tiny_models, tmp_path, monkeypatch, caplog):

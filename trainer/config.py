@@ -178,16 +178,11 @@ def global_batch_note(config: CultureCLIPConfig) -> str | None:
         f"{config.learning_rate}."
     )
     keep = []
-    if per_device % world == 0:
-        keep.append(
-            f"--per_device_train_batch_size {per_device // world} keeps both (e.g. the paper's 2048 and 128 "
-            f"from 128 x 16 on one GPU)"
-        )
+    if config.gather_across_devices and per_device % world == 0:
+        keep.append(f"--per_device_train_batch_size {per_device // world} keeps both (the paper: 2048 and 128)")
     if accumulation % world == 0:
-        keep.append(
-            f"--gradient_accumulation_steps {accumulation // world} keeps the optimizer batch with a "
-            f"{contrastive}-row contrastive batch"
-        )
+        kept = "the optimizer batch only" if config.gather_across_devices else "both"
+        keep.append(f"--gradient_accumulation_steps {accumulation // world} keeps {kept}")
     return note + (" " + "; ".join(keep) + "." if keep else "")
 
 
