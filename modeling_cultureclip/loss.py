@@ -88,7 +88,8 @@ class CultureCLIPLoss(nn.Module):
     autocast, logits up to 100 would move in steps of 0.5 and blur the twin margins.
 
     Returns (from `forward`): a dict with ``"loss"`` and each active term (``"caption_loss"``,
-    ``"concept_loss"``), all scalar tensors; nothing is synchronised to the host.
+    ``"concept_loss"``), all scalar tensors; nothing is synchronised to the host but, across
+    processes, each process's row count.
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class CultureCLIPLoss(nn.Module):
         self.mask_duplicate_concepts = mask_duplicate_concepts
         self.mask_duplicate_captions = mask_duplicate_captions
         self.gather_across_devices = gather_across_devices
+        self._sizes: tuple[int, ...] | None = None  # every process's row count, while gathering
 
     @_in_float32
     def forward(
@@ -211,8 +213,10 @@ class _AllGatherWithGrad(torch.autograd.Function):
         import torch.distributed as dist
 
         sizes, longest = ctx.sizes, max(ctx.sizes)
-        padded = grad.new_zeros(len(sizes) * longest, *grad.shape[1:])
-        padded[_valid_rows(sizes, grad.device)] = grad
+        padded = grad.contiguous()
+        if min(sizes) < longest:
+            padded = grad.new_zeros(len(sizes) * longest, *grad.shape[1:])
+            padded[_valid_rows(sizes, grad.device)] = grad
         mine = grad.new_empty(longest, *grad.shape[1:])
         getattr(dist, "reduce_scatter_single", dist.reduce_scatter_tensor)(mine, padded)  # renamed in torch 2.13
         return mine[: sizes[dist.get_rank()]], None
@@ -284,7 +288,6 @@ def _shard_sizes(x: torch.Tensor) -> tuple[int, ...]:
 
 def _all_gather(x: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
     """Every process's rows, in process order: padded to the longest shard for one collective, then unpadded."""
-
     longest = max(sizes)
     padded = x.contiguous()
     if x.shape[0] < longest:

@@ -53,7 +53,9 @@ def test_the_train_loader_of_a_process_takes_its_slice_of_each_global_batch(tiny
     from accelerate import Accelerator
     from accelerate.data_loader import prepare_data_loader
 
-    config = _config(tmp_path, per_device_train_batch_size=2, train_sampling_strategy="sequential")
+    config = _config(
+        tmp_path, per_device_train_batch_size=2, train_sampling_strategy="sequential", dataloader_num_workers=0
+    )
     trainer = _trainer(tiny_models, config)
     trainer.train_dataset = pairs_dataset().select(range(11))
     monkeypatch.setattr(trainer.args.__class__, "world_size", property(lambda self: 2))
