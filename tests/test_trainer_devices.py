@@ -4,11 +4,13 @@ import logging
 from pathlib import Path
 
 import pytest
+import torch
 from cultwin_fixtures import pairs_dataset
 from transformers import CLIPModel, CLIPProcessor, TrainingArguments
 
 from cultureclip.trainer import CultureCLIPConfig, CultureCLIPTrainer
 from cultureclip.trainer.config import global_batch_note
+from cultureclip.trainer.cultureclip_trainer import embed_batch
 from cultureclip.trainer.sampling import GlobalBatchShards
 from cultureclip.trainer.train import parse_args
 
@@ -149,3 +151,14 @@ def test_the_note_is_logged_at_start_up(tiny_models, tmp_path, monkeypatch, capl
     with caplog.at_level(logging.WARNING, logger="cultureclip.trainer.cultureclip_trainer"):
         _trainer(tiny_models, _config(tmp_path))
     assert "2 processes: each optimizer step averages" in caplog.text
+
+
+def test_a_bf16_autocast_step_keeps_the_loss_in_float32(tiny_models, tmp_path):
+    """The Trainer's bf16 path on a CPU (what auto_precision turns on on a GPU): bf16 features, an fp32 loss."""
+    config = _config(tmp_path, bf16=True, max_steps=2, per_device_train_batch_size=4, dataloader_num_workers=0)
+    trainer = _trainer(tiny_models, config)
+    batch = trainer.data_collator([pairs_dataset()[i] for i in range(4)])
+    with trainer.accelerator.autocast():
+        assert embed_batch(trainer.model, batch)["pos_image_embeds"].dtype == torch.bfloat16
+        assert trainer.compute_loss(trainer.model, batch).dtype == torch.float32
+    assert torch.isfinite(torch.tensor(trainer.train().training_loss))
