@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -87,9 +86,9 @@ def test_the_local_chat_model_is_loaded_on_the_process_device(monkeypatch):
     assert calls[0]["device_map"] == "cuda:1"
 
 
-def test_launched_processes_wait_for_the_main_process_past_the_default_timeout(tiny_models):
+def test_launched_processes_wait_for_the_main_process_past_the_default_timeout(tiny_models, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-               str(ROOT / "tests" / "scripts" / "generate_waits.py"), str(tiny_models["clip"].parent), uuid.uuid4().hex]  # fmt: skip
+               str(ROOT / "tests" / "scripts" / "generate_waits.py"), str(tiny_models["clip"].parent), str(tmp_path / "run")]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

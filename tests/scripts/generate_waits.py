@@ -1,9 +1,8 @@
-"""Run under ``torchrun --nproc_per_node=2`` (gloo) with the tiny models' folder as argument: while the main
+"""Run under ``torchrun --nproc_per_node=2`` (gloo) with the tiny models' folder and a run folder: while the main
 process runs a language stage longer than torch's default process-group timeout (lowered here to 2 s), the
 other process waits for it instead of aborting. Exits non-zero on a timeout."""
 
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -30,8 +29,7 @@ def main():
         {"models_dir": sys.argv[1]},
     )
     generate.STAGE_RUNNERS["concepts"] = slow_stage
-    run_dir = Path(tempfile.gettempdir()) / f"generate-waits-{sys.argv[2]}"
-    generate.generate(config, run_dir, ["concepts"], progress=False)
+    generate.generate(config, Path(sys.argv[2]), ["concepts"], progress=False)
     from accelerate import PartialState
 
     if PartialState().is_main_process:
