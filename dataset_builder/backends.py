@@ -50,7 +50,7 @@ class _Unusable(Exception):
 
 
 class TransformersChat:
-    """A local ``pipeline("text-generation" | "image-text-to-text")``, batched.
+    """A local ``pipeline("text-generation" | "image-text-to-text")`` on this process's device, batched.
 
     Each batch is sampled under ``torch.manual_seed`` of its first request's seed, so the same
     batches give the same answers on a rerun.
@@ -60,10 +60,12 @@ class TransformersChat:
         import torch
         from transformers import pipeline
 
+        from cultureclip.devices import default_device
+
         self.config = config
         dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
-        try:
-            self.pipe = pipeline(config.task, model=config.model, dtype=dtype)
+        try:  # loaded on the device: under a launcher, a pipeline keeps the model where it was loaded
+            self.pipe = pipeline(config.task, model=config.model, dtype=dtype, device_map=str(default_device()))
         except ImportError as error:
             if "torchvision" not in str(error).lower():
                 raise

@@ -203,7 +203,8 @@ class DiffusionConfig:
         steps: denoising steps.
         guidance_scale: classifier-free guidance (0 for turbo models).
         batch_size: prompts per pipeline call on each process.
-        dtype: ``float16`` / ``bfloat16`` on GPU, ``float32`` on CPU.
+        dtype: ``auto`` (bfloat16 on a GPU that has it, else float16; float32 on the CPU), or
+            ``float16`` / ``bfloat16`` / ``float32``.
     """
 
     model: str = "stabilityai/stable-diffusion-3.5-large-turbo"
@@ -211,7 +212,7 @@ class DiffusionConfig:
     steps: int = 4
     guidance_scale: float = 0.0
     batch_size: int = 4
-    dtype: str = "float16"
+    dtype: str = "auto"
 
     def __post_init__(self):
         _check_count("diffusion.resolution", self.resolution, 8)
@@ -220,7 +221,7 @@ class DiffusionConfig:
         _check_count("diffusion.steps", self.steps)
         _check_count("diffusion.batch_size", self.batch_size)
         _check_positive("diffusion.guidance_scale", self.guidance_scale, 0)
-        _check_choice("diffusion.dtype", self.dtype, ("float16", "bfloat16", "float32"))
+        _check_choice("diffusion.dtype", self.dtype, ("auto", "float16", "bfloat16", "float32"))
 
 
 @dataclass

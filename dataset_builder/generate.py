@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
 
 from cultureclip.cli_args import ArgumentParser, add_set_option
@@ -40,6 +41,10 @@ STAGE_RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
     "pairs": pairs.run,
 }
 """Each stage of `STAGES` -> the function that runs it (the registry; modules import their heavy libraries lazily)."""
+
+# Under a launcher, the other processes wait in a barrier while the main process runs the language
+# stages, which can take days with a large local model; torch's default 30-minute timeout would abort them.
+PROCESS_GROUP_TIMEOUT = timedelta(days=7)
 
 LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "datasets", "httpx", "cultureclip")
 
@@ -128,11 +133,11 @@ def generate(
         ImportError: a local model needs a library that is not installed (the Qwen2.5-VL processor:
             torchvision); the message says how to go on.
     """
-    from accelerate import PartialState
+    from cultureclip.devices import process_state
 
     stages = list(stages or STAGES)
     check_inputs(config, stages)
-    state = PartialState()
+    state = process_state(timeout=PROCESS_GROUP_TIMEOUT)
     run_dir = Path(run_dir)
     new = read_run_record(run_dir) is None and not owned(run_dir)  # else a run to resume
     if new:

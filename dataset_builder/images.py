@@ -23,10 +23,17 @@ def image_path(caption_id: str) -> str:
 
 
 def load_pipeline(model: str, dtype: str, device):
-    import torch
-    from diffusers import DiffusionPipeline
+    """The pipeline on ``device`` in ``dtype`` (``"auto"``: see `cultureclip.devices.resolve_dtype`)."""
+    from importlib.metadata import version
 
-    pipe = DiffusionPipeline.from_pretrained(model, dtype=getattr(torch, dtype))
+    from diffusers import DiffusionPipeline
+    from packaging.version import Version
+
+    from cultureclip.devices import resolve_dtype
+
+    # diffusers reads ``dtype`` from 0.40 on (and deprecates ``torch_dtype``); before, it ignored ``dtype``.
+    keyword = "dtype" if Version(version("diffusers")) >= Version("0.40") else "torch_dtype"
+    pipe = DiffusionPipeline.from_pretrained(model, **{keyword: resolve_dtype(dtype, device)})
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -66,11 +73,11 @@ def fsync_dir(path) -> None:
 
 
 def run(ctx: StageContext) -> StageResult:
-    from accelerate import PartialState
+    from cultureclip.devices import process_state
 
     from .run_data import check_image
 
-    state = PartialState()
+    state = process_state()
     config = ctx.config.diffusion
     captions = read_records(ctx.run_dir, Caption)
     recorded = {r.caption_id: r for r in read_records(ctx.run_dir, ImageRecord)}

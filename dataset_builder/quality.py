@@ -37,19 +37,27 @@ def passes(scores: dict[str, int]) -> bool:
 
 
 class ClipScorer:
-    """CLIP-score of images against their captions (texts truncated to the model's 77 tokens)."""
+    """CLIP-score of images against their captions (texts truncated to the model's 77 tokens).
 
-    def __init__(self, model: str):
+    Args:
+        model: Hub id or local folder of a ``CLIPModel``.
+        device: where it runs (default: this process's accelerator, `cultureclip.devices.default_device`).
+    """
+
+    def __init__(self, model: str, device=None):
         from transformers import AutoProcessor, CLIPModel
 
-        self.model = CLIPModel.from_pretrained(model).eval()
+        from cultureclip.devices import default_device
+
+        self.model = CLIPModel.from_pretrained(model).eval().to(device or default_device())
         self.processor = AutoProcessor.from_pretrained(model)
 
     def __call__(self, images, texts: list[str]) -> list[float]:
         import torch
 
         inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True, truncation=True)
-        with torch.no_grad():
+        inputs = inputs.to(self.model.device)
+        with torch.inference_mode():
             image = self.model.get_image_features(pixel_values=inputs["pixel_values"]).pooler_output
             text = self.model.get_text_features(
                 input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]

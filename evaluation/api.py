@@ -26,7 +26,10 @@ class RunOptions:
         model_revision: Hub revision of the model when ``model`` is a Hub id.
         seed: seed of the protocol's random calls (the paper's 42).
         batch_size: images or texts per forward pass.
-        device: where to run the model (``cpu``, ``cuda``...; default: where it is).
+        device: where to run the model (``cpu``, ``cuda``...; default: the accelerator for a Hub id or
+            path, where it is for a loaded model).
+        dtype: the model's dtype (``float32``, ``float16``, ``bfloat16``, ``auto``; default: float32 for
+            a Hub id or path, its own for a loaded model). Scores can move slightly in half precision.
         cache_dir: embedding cache root (default ``$CULTURECLIP_CACHE`` or ``~/.cache/cultureclip``).
         use_cache: read and write the embedding cache on disk.
         progress: show progress bars.
@@ -39,6 +42,7 @@ class RunOptions:
     seed: int = PROTOCOL_SEED
     batch_size: int = 64
     device: str | None = None
+    dtype: str | None = None
     cache_dir: str | Path | None = None
     use_cache: bool = True
     progress: bool = False
@@ -67,12 +71,23 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
         **options: `RunOptions` fields and the benchmark's own options (see `benchmark_options`),
             e.g. ``region_column="country"`` or ``group_column="region"``.
 
+    Raises:
+        RuntimeError: called on a process other than the first of a ``torchrun`` / ``accelerate launch``
+            run (each process would repeat the whole run and race on the cache files).
+
     Returns:
         The results, as written to ``<benchmark>.json``: ``accuracy``, ``correct``, ``total``,
         ``metrics`` (every headline number), ``groups``, ``items``, ``skipped``,
         ``unreadable_images``, ``model``, ``dataset``, ``seed``, ``cache`` and the benchmark's
         extra fields.
     """
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        raise RuntimeError(
+            f"evaluate() runs on one process, and this is process {os.environ['RANK']} of a launch: call it "
+            "from the first only (e.g. `if trainer.is_world_process_zero():` in a callback)."
+        )
     spec = get_benchmark(benchmark)
     run_fields = {field.name for field in fields(RunOptions)}
     specific = benchmark_options(benchmark)
@@ -94,6 +109,7 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
             model,
             processor,
             device=run.device,
+            dtype=run.dtype,
             batch_size=run.batch_size,
             revision=run.model_revision,
             progress=run.progress,

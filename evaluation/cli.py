@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cultureclip.cli_args import ArgumentParser, add_set_option, parse_assignments
+from cultureclip.devices import DTYPES, launched_processes
 from cultureclip.errors import UserError
 
 from .benchmarks import BENCHMARKS
@@ -52,12 +53,25 @@ def parse_args(argv: list[str]):
     add_set_option(parser, "zeroshot.group_column=region", aliases=("--option",))
     parser.add_argument("--output-dir", required=True, metavar="OUT", help="a new or empty folder for the results")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it holds results cultureclip wrote")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: cpu)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images or texts per forward pass")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU if there is one, else cpu)")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help="model dtype (default: float32); auto: bfloat16 or float16 on a GPU, float32 on the cpu",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="images or texts per forward pass (default: %(default)s)"
+    )
     parser.add_argument("--cache-dir", help="embedding cache (default: $CULTURECLIP_CACHE or ~/.cache/cultureclip)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     parser.add_argument("--no-plots", action="store_true", help="write no plots")
     args = parser.parse_args(argv)
+    if launched_processes() > 1:
+        parser.error(
+            f"runs in one process, but this is one of {launched_processes()} started by torchrun or accelerate "
+            "launch (each would repeat the whole run and race on the cache files); run it without the launcher "
+            "(--device cuda:N picks a GPU)."
+        )
     args.benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
     if unknown or not args.benchmarks:
@@ -123,7 +137,9 @@ def main(argv: list[str]) -> int:
     for role, (name, revision) in models.items():
         if name is None:
             continue
-        encoder = load_encoder(name, device=args.device, batch_size=args.batch_size, revision=revision, progress=True)
+        encoder = load_encoder(
+            name, device=args.device, dtype=args.dtype, batch_size=args.batch_size, revision=revision, progress=True
+        )
         results[role] = {}
         for benchmark in args.benchmarks:
             print(f"[{role}] {benchmark}")

@@ -1,6 +1,8 @@
 """A CLIP model with its processor, encoding images and texts in batches through an embedding store.
 
-Every embedding is L2-normalised, so a dot product is the cosine similarity CLIP's logits scale.
+Every embedding is L2-normalised (in float32, whatever the model's dtype), so a dot product is the
+cosine similarity CLIP's logits scale. The next batch of images is decoded in a background thread
+while the current one is encoded, and embeddings come back to the host once per call, not per batch.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class ClipEncoder:
         return next(self.model.parameters()).device
 
     @property
+    def dtype(self):
+        return next(self.model.parameters()).dtype
+
+    @property
     def fingerprint(self) -> str:
         """SHA-256 of what decides an embedding: the weights, the model config (activation, norms...),
         the image preprocessing and the whole tokenizer. The model half of the cache key."""
@@ -92,14 +98,15 @@ class ClipEncoder:
         todo = [text for text in wanted if text not in store.texts]
         stats.texts_cached += len(wanted) - len(todo)
         max_length = self.model.config.text_config.max_position_embeddings
+        embeds = []
         for batch in self._batches(todo, "texts"):
             tokens = self.processor.tokenizer(
                 batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
             ).to(self.device)
             with self._inference():
-                embeds = self.model.get_text_features(**tokens).pooler_output
-            store.texts.update(zip(batch, _normalised(embeds)))
-            stats.texts_encoded += len(batch)
+                embeds.append(self.model.get_text_features(**tokens).pooler_output)
+        store.texts.update(zip(todo, _normalised(embeds)))
+        stats.texts_encoded += len(todo)
 
     def encode_images(
         self, keys: Iterable[str], read: Callable[[str], bytes], store: EmbeddingStore, stats: EncodingStats
@@ -109,28 +116,44 @@ class ClipEncoder:
         Images that fail to decode are recorded in ``store.unreadable`` with the reason, never
         replaced by a placeholder.
         """
-        from PIL import Image
+        from concurrent.futures import ThreadPoolExecutor
+        from itertools import chain
 
         wanted = list(dict.fromkeys(keys))
         todo = [key for key in wanted if key not in store.images and key not in store.unreadable]
         stats.images_cached += len(wanted) - len(todo)
-        for batch in self._batches(todo, "images"):
-            images, decoded = [], []
-            for key in batch:
-                data = read(key)  # a key that cannot be read is a bug, not an unreadable image
-                try:
-                    with Image.open(io.BytesIO(data)) as image:
-                        images.append(image.convert("RGB"))
-                    decoded.append(key)
-                except Exception as error:  # any decoding failure is reported, not scored
-                    store.unreadable[key] = f"{type(error).__name__}: {error}"
-            if not images:
-                continue
-            pixels = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
-            with self._inference():
-                embeds = self.model.get_image_features(pixel_values=pixels.to(self.device)).pooler_output
-            store.images.update(zip(decoded, _normalised(embeds)))
-            stats.images_encoded += len(decoded)
+        encoded, embeds = [], []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
+            pending = None
+            for batch in chain(self._batches(todo, "images"), [None]):  # decode batch k+1 while k encodes
+                upcoming = decoder.submit(self._decode, batch, read, store) if batch is not None else None
+                if pending is not None:
+                    decoded, pixels = pending.result()
+                    if decoded:
+                        with self._inference():
+                            pixel_values = pixels.to(self.device, self.dtype, non_blocking=True)
+                            embeds.append(self.model.get_image_features(pixel_values=pixel_values).pooler_output)
+                        encoded += decoded
+                pending = upcoming
+        store.images.update(zip(encoded, _normalised(embeds)))
+        stats.images_encoded += len(encoded)
+
+    def _decode(self, batch: list[str], read: Callable[[str], bytes], store: EmbeddingStore):
+        """The keys of ``batch`` that decode and their preprocessed pixels; the others go to ``store.unreadable``."""
+        from PIL import Image
+
+        images, decoded = [], []
+        for key in batch:
+            data = read(key)  # a key that cannot be read is a bug, not an unreadable image
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    images.append(image.convert("RGB"))
+                decoded.append(key)
+            except Exception as error:  # any decoding failure is reported, not scored
+                store.unreadable[key] = f"{type(error).__name__}: {error}"
+        if not images:
+            return decoded, None
+        return decoded, self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
 
     @contextmanager
     def _inference(self):
@@ -173,10 +196,13 @@ def _tokenizer_state(backend) -> dict:
     return {key: value for key, value in state.items() if key not in ("padding", "truncation")}
 
 
-def _normalised(embeds):
+def _normalised(batches: list) -> list:
+    """The rows of the embedding batches, L2-normalised in float32, brought to the host in one copy."""
     import torch
 
-    return list(torch.nn.functional.normalize(embeds.float(), dim=-1).cpu())
+    if not batches:
+        return []
+    return list(torch.nn.functional.normalize(torch.cat(batches).float(), dim=-1).cpu())
 
 
 def load_encoder(
@@ -184,6 +210,7 @@ def load_encoder(
     processor: object | None = None,
     *,
     device: str | None = None,
+    dtype: str | None = None,
     batch_size: int = 64,
     revision: str | None = None,
     progress: bool = False,
@@ -193,7 +220,11 @@ def load_encoder(
     Args:
         model: a Hub id or local folder of a `CLIPModel`, or a loaded model.
         processor: the model's processor; loaded from ``model`` when it is a path or id.
-        device: ``"cpu"``, ``"cuda"``, ... (default: where the model already is).
+        device: ``"cpu"``, ``"cuda"``, ... (default: this process's accelerator for a Hub id or path,
+            `cultureclip.devices.default_device`; where it already is for a loaded model).
+        dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"auto"`` (half precision on a GPU,
+            `cultureclip.devices.resolve_dtype`); default: float32 for a Hub id or path, the loaded
+            model's own. The embeddings cache is kept per dtype (the weights' bytes are in its key).
         batch_size: images or texts per forward pass.
         revision: Hub revision to load (branch, tag or commit); it is resolved to the commit that is
             read, which the results record. With a loaded model: the revision it came from, if known.
@@ -202,6 +233,7 @@ def load_encoder(
     from transformers import CLIPModel, CLIPProcessor
 
     from cultureclip.dataset_builder.revisions import resolve_revision
+    from cultureclip.devices import default_device, resolve_dtype
 
     name_or_path = None
     if isinstance(model, str):
@@ -209,6 +241,7 @@ def load_encoder(
         revision = resolve_revision(model, revision, "model")  # results name the commit that was read
         processor = processor or CLIPProcessor.from_pretrained(model, revision=revision)
         model = CLIPModel.from_pretrained(model, revision=revision)
+        device = device or default_device()
     elif processor is None:
         raise ValueError(
             "A loaded model needs its processor: pass processor=CLIPProcessor.from_pretrained(...), "
@@ -218,4 +251,6 @@ def load_encoder(
         name_or_path = getattr(model.config, "_name_or_path", None) or None
     if device is not None:
         model = model.to(device)
+    if dtype is not None:
+        model = model.to(resolve_dtype(dtype, next(model.parameters()).device))
     return ClipEncoder(model, processor, name_or_path, revision, batch_size=batch_size, progress=progress)

@@ -23,6 +23,8 @@ caption, with its image, is in 10 pairs, so a batch can hold it twice).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -44,6 +46,26 @@ LOSS_TYPES: dict[str, tuple[str | None, str | None]] = {
 caption) only: the twins are unused, which makes it the no-twin baseline."""
 
 
+def _in_float32(forward):
+    """Run ``forward`` in float32 with autocast off: lower-precision floating tensors are upcast."""
+
+    @functools.wraps(forward)
+    def wrapper(self, *args, **kwargs):
+        args = [_upcast(value) for value in args]
+        kwargs = {name: _upcast(value) for name, value in kwargs.items()}
+        device = next(v.device.type for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor))
+        with torch.autocast(device_type=device, enabled=False):
+            return forward(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _upcast(value):
+    if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float64:
+        return value.float()
+    return value
+
+
 class CultureCLIPLoss(nn.Module):
     """CultureCLIP's objective: contrastive terms on captions and concept names with the twin as hard negative.
 
@@ -60,9 +82,14 @@ class CultureCLIPLoss(nn.Module):
         gather_across_devices: all-gather the features of every process (with gradient) so that
             each process computes the loss of the global batch: N processes with batch B give the
             loss and, after DDP's gradient averaging, the gradients of one process with batch N*B.
+            Processes may hold different numbers of rows (an uneven last batch).
+
+    The loss is computed in float32 with autocast off, whatever the caller's precision: under bf16
+    autocast, logits up to 100 would move in steps of 0.5 and blur the twin margins.
 
     Returns (from `forward`): a dict with ``"loss"`` and each active term (``"caption_loss"``,
-    ``"concept_loss"``), all scalar tensors; nothing is synchronised to the host.
+    ``"concept_loss"``), all scalar tensors; nothing is synchronised to the host but, across
+    processes, each process's row count.
     """
 
     def __init__(
@@ -83,7 +110,9 @@ class CultureCLIPLoss(nn.Module):
         self.mask_duplicate_concepts = mask_duplicate_concepts
         self.mask_duplicate_captions = mask_duplicate_captions
         self.gather_across_devices = gather_across_devices
+        self._sizes: tuple[int, ...] | None = None  # every process's row count, while gathering
 
+    @_in_float32
     def forward(
         self,
         pos_image_embeds: torch.Tensor,
@@ -120,6 +149,7 @@ class CultureCLIPLoss(nn.Module):
             if pos_concept_embeds is None or neg_concept_embeds is None:
                 raise ValueError(f"loss_type={self.loss_type!r} needs pos_concept_embeds and neg_concept_embeds.")
             texts["concept"] = (pos_concept_embeds, neg_concept_embeds)
+        self._sizes = _shard_sizes(pos_image_embeds) if self.gather_across_devices and _distributed() else None
         pos_images, neg_images = (_normalize(self._gather(x)) for x in (pos_image_embeds, neg_image_embeds))
 
         masks = {
@@ -150,9 +180,9 @@ class CultureCLIPLoss(nn.Module):
         return {"loss": loss, **{f"{name}_loss": value for name, value in terms.items()}}
 
     def _gather(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.gather_across_devices or not _distributed():
+        if self._sizes is None:
             return x
-        return _AllGatherWithGrad.apply(x.contiguous())
+        return _AllGatherWithGrad.apply(x, self._sizes)
 
     def _ids(self, name: str, masked: bool, pos_ids, neg_ids):
         """The (gathered) ids of the ``name`` texts, or ``(None, None)`` when duplicates are not masked."""
@@ -163,33 +193,33 @@ class CultureCLIPLoss(nn.Module):
                 f"mask_duplicate_{name}s=True needs pos_{name}_ids and neg_{name}_ids (integer ids, equal id = "
                 f"same {name}; DataCollatorForCulTwin provides them); pass them or set mask_duplicate_{name}s=False."
             )
-        if not self.gather_across_devices or not _distributed():
+        if self._sizes is None:
             return pos_ids, neg_ids
-        return _gather_no_grad(pos_ids), _gather_no_grad(neg_ids)
+        return _all_gather(pos_ids, self._sizes), _all_gather(neg_ids, self._sizes)
 
 
 class _AllGatherWithGrad(torch.autograd.Function):
     """All-gather along the batch with autograd: backward sums every process's gradient of the
-    gathered features and hands each process its own rows, so each process's features get the
-    gradient of the global loss (open_clip's ``gather_with_grad``). Every process must hold the
-    same number of rows, as the Trainer's distributed dataloader guarantees (``even_batches``)."""
+    gathered features and hands each process its own rows with one reduce-scatter, so each process's
+    features get the gradient of the global loss (open_clip's ``gather_with_grad``)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x)
-        ctx.rows = slice(dist.get_rank() * x.shape[0], (dist.get_rank() + 1) * x.shape[0])
-        return torch.cat(parts)
+    def forward(ctx, x: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+        ctx.sizes = sizes
+        return _all_gather(x, sizes)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx, grad: torch.Tensor):
         import torch.distributed as dist
 
-        grad = grad.contiguous()
-        dist.all_reduce(grad)
-        return grad[ctx.rows]
+        sizes, longest = ctx.sizes, max(ctx.sizes)
+        padded = grad.contiguous()
+        if min(sizes) < longest:
+            padded = grad.new_zeros(len(sizes) * longest, *grad.shape[1:])
+            padded[_valid_rows(sizes, grad.device)] = grad
+        mine = grad.new_empty(longest, *grad.shape[1:])
+        getattr(dist, "reduce_scatter_single", dist.reduce_scatter_tensor)(mine, padded)  # renamed in torch 2.13
+        return mine[: sizes[dist.get_rank()]], None
 
 
 def clip_loss(
@@ -247,9 +277,33 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def _gather_no_grad(x: torch.Tensor) -> torch.Tensor:
+def _shard_sizes(x: torch.Tensor) -> tuple[int, ...]:
+    """The row count of every process (they differ with an uneven last batch)."""
     import torch.distributed as dist
 
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
+    sizes = torch.empty(dist.get_world_size(), dtype=torch.long, device=x.device)
+    _all_gather_single(sizes, torch.tensor([x.shape[0]], device=x.device))
+    return tuple(sizes.tolist())
+
+
+def _all_gather(x: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """Every process's rows, in process order: padded to the longest shard for one collective, then unpadded."""
+    longest = max(sizes)
+    padded = x.contiguous()
+    if x.shape[0] < longest:
+        padded = torch.cat([padded, x.new_zeros(longest - x.shape[0], *x.shape[1:])])
+    gathered = x.new_empty(len(sizes) * longest, *x.shape[1:])
+    _all_gather_single(gathered, padded)
+    return gathered if min(sizes) == longest else gathered[_valid_rows(sizes, x.device)]
+
+
+def _all_gather_single(output: torch.Tensor, x: torch.Tensor) -> None:
+    import torch.distributed as dist
+
+    getattr(dist, "all_gather_single", dist.all_gather_into_tensor)(output, x)  # renamed in torch 2.13
+
+
+def _valid_rows(sizes: tuple[int, ...], device) -> torch.Tensor:
+    """Indices of the real rows in a gather padded to ``max(sizes)`` rows per process."""
+    longest = max(sizes)
+    return torch.cat([torch.arange(size, device=device) + rank * longest for rank, size in enumerate(sizes)])

@@ -183,3 +183,23 @@ def test_bad_arguments_say_how_to_fix_them():
         CultureCLIPLoss(mask_duplicate_captions=False)(*_features(), torch.tensor(SCALE))
     with pytest.raises(ValueError, match="needs pos_concept_embeds"):
         CultureCLIPLoss("concept_clip")(*_features()[:4], None, None, torch.tensor(SCALE))
+
+
+def test_the_loss_is_computed_in_float32_under_bf16_autocast():
+    """Under bf16 autocast, logits up to 100 would move in steps of 0.5; the loss upcasts and turns autocast off."""
+    features, scale = _features(), torch.tensor(100.0)
+    loss_fn = CultureCLIPLoss(mask_duplicate_concepts=False, mask_duplicate_captions=False)
+    reference = loss_fn(*features, logit_scale=scale)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = loss_fn(*features, logit_scale=scale)
+    assert all(value.dtype == torch.float32 for value in under_autocast.values())
+    torch.testing.assert_close(under_autocast, reference, rtol=0, atol=0)
+
+    # bf16 features (a bf16 model's outputs) give the float32 loss of the same values, and bf16 gradients.
+    half = [x.bfloat16().requires_grad_() for x in features]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = loss_fn(*half, logit_scale=scale.bfloat16())["loss"]
+    expected = loss_fn(*[x.detach().float() for x in half], logit_scale=scale)["loss"]
+    torch.testing.assert_close(loss, expected, rtol=0, atol=0)
+    loss.backward()
+    assert half[0].grad.dtype == torch.bfloat16 and half[0].grad.abs().sum() > 0

@@ -51,6 +51,16 @@ class CultureCLIPConfig(TrainingArguments):
         drop_invalid_rows (`bool`, defaults to `False`):
             A row with a missing/undecodable image or an empty caption or concept raises an error
             naming the row; `True` drops such rows before training and counts them instead.
+        auto_precision (`bool`, defaults to `False`):
+            Turn on bf16 autocast and TF32 matmuls where the GPU supports them (fp32 elsewhere).
+            The loss is computed in fp32 either way (`CultureCLIPLoss`).
+
+    Defaults that differ from `TrainingArguments`: the released run's optimiser settings, the
+    CulTwin columns kept, ``ddp_find_unused_parameters=False`` (every trainable parameter gets a
+    gradient at every step: both towers run on every batch), and a loader that keeps a GPU busy
+    (4 workers decode and preprocess images, kept alive between epochs, 4 batches ahead each). With
+    workers and dropout, a resumed run is not bit-identical to an uninterrupted one (each new loader
+    iterator draws its workers' seed from the global RNG); ``dataloader_num_workers=0`` makes it so.
     """
 
     loss_type: str = field(default="cultureclip", metadata={"help": f"One of {sorted(LOSS_TYPES)}."})
@@ -84,8 +94,11 @@ class CultureCLIPConfig(TrainingArguments):
     drop_invalid_rows: bool = field(
         default=False, metadata={"help": "Drop and count rows with a broken image or empty text instead of failing."}
     )
-    # Trainer defaults that differ for CultureCLIP: the collator needs the raw CulTwin columns, and
-    # the released run's optimiser settings.
+    auto_precision: bool = field(
+        default=False, metadata={"help": "bf16 autocast and TF32 where the GPU supports them (the loss stays fp32)."}
+    )
+    # Trainer defaults that differ for CultureCLIP: the collator needs the raw CulTwin columns, the
+    # released run's optimiser settings, DDP without the unused-parameter search, a busy loader.
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the CulTwin columns (needed)."})
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
     weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay."})
@@ -94,6 +107,16 @@ class CultureCLIPConfig(TrainingArguments):
     per_device_train_batch_size: int = field(default=128, metadata={"help": "Caption pairs per device per step."})
     gradient_accumulation_steps: int = field(default=16, metadata={"help": "Steps accumulated per update."})
     seed: int = field(default=42, metadata={"help": "Random seed."})
+    ddp_find_unused_parameters: bool | None = field(
+        default=False, metadata={"help": "Every trainable parameter gets a gradient each step: no search needed."}
+    )
+    dataloader_num_workers: int = field(default=4, metadata={"help": "Processes that decode and preprocess images."})
+    dataloader_persistent_workers: bool = field(
+        default=True, metadata={"help": "Keep the loader's workers between epochs (ignored without workers)."}
+    )
+    dataloader_prefetch_factor: int | None = field(
+        default=4, metadata={"help": "Batches each worker prepares ahead (ignored without workers)."}
+    )
 
     def __post_init__(self):
         if self.loss_type not in LOSS_TYPES:
@@ -132,7 +155,40 @@ class CultureCLIPConfig(TrainingArguments):
                 "model and the checks of publishing; train without it, then run `cultureclip publish model "
                 f"--checkpoint {self.output_dir} --repo-id ORG/NAME`."
             )
+        if self.dataloader_num_workers == 0:  # both only apply to worker processes
+            self.dataloader_persistent_workers, self.dataloader_prefetch_factor = False, None
+        if self.auto_precision and not self.use_cpu:
+            from transformers.utils import is_torch_bf16_gpu_available, is_torch_tf32_available
+
+            self.bf16 = self.bf16 or (not self.fp16 and is_torch_bf16_gpu_available())
+            self.tf32 = is_torch_tf32_available() if self.tf32 is None else self.tf32
         super().__post_init__()
+
+
+def global_batch_note(config: CultureCLIPConfig) -> str | None:
+    """What N processes change in the optimisation, and the settings that keep a single process's batches.
+
+    ``None`` for a single process. With ``gather_across_devices`` the contrastive batch (the rows of one
+    softmax) grows with the processes too; the learning rate does not follow either.
+    """
+    world = config.world_size
+    if world <= 1:
+        return None
+    per_device, accumulation = config.per_device_train_batch_size, config.gradient_accumulation_steps
+    contrastive = per_device * world if config.gather_across_devices else per_device
+    note = (
+        f"{world} processes: each optimizer step averages {per_device} x {accumulation} x {world} = "
+        f"{per_device * accumulation * world} caption pairs (one process: {per_device * accumulation}) with "
+        f"{contrastive} rows per contrastive batch (one process: {per_device}), at the same learning_rate "
+        f"{config.learning_rate}."
+    )
+    keep = []
+    if config.gather_across_devices and per_device % world == 0:
+        keep.append(f"--per_device_train_batch_size {per_device // world} keeps both (the paper: 2048 and 128)")
+    if accumulation % world == 0:
+        kept = "the optimizer batch only" if config.gather_across_devices else "both"
+        keep.append(f"--gradient_accumulation_steps {accumulation // world} keeps {kept}")
+    return note + (" " + "; ".join(keep) + "." if keep else "")
 
 
 def parse_lora_layers(spec: str) -> str | list[int]:

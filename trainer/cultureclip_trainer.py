@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -11,8 +12,11 @@ from transformers import CLIPModel, CLIPProcessor, Trainer, set_seed
 from cultureclip.modeling.loss import CultureCLIPLoss
 
 from .collator import ID_KEYS, DataCollatorForCulTwin
-from .config import CultureCLIPConfig
+from .config import CultureCLIPConfig, global_batch_note
 from .lora import clip_model, load_logit_scale, prepare_model, save_logit_scale
+from .sampling import GlobalBatchShards
+
+logger = logging.getLogger(__name__)
 
 
 class CultureCLIPTrainer(Trainer):
@@ -51,6 +55,13 @@ class CultureCLIPTrainer(Trainer):
     ):
         if not isinstance(args, CultureCLIPConfig):
             raise TypeError(f"args must be a CultureCLIPConfig, got {type(args).__name__}.")
+        if args.n_gpu > 1:  # the Trainer would use nn.DataParallel, which splits texts and images separately
+            raise ValueError(
+                f"{args.n_gpu} GPUs are visible to one process, so the Trainer would wrap the model in "
+                "nn.DataParallel, which splits a batch's texts and images apart and breaks the loss. Launch one "
+                f"process per GPU (torchrun --nproc_per_node {args.n_gpu} -m cultureclip.cli train ...), or "
+                "train on one GPU (CUDA_VISIBLE_DEVICES=0)."
+            )
         if isinstance(model, str):
             processing_class = processing_class or CLIPProcessor.from_pretrained(model)
             model = CLIPModel.from_pretrained(model)
@@ -86,6 +97,28 @@ class CultureCLIPTrainer(Trainer):
             **kwargs,
         )
         self.model_accepts_loss_kwargs = False
+        note = global_batch_note(args)
+        if note and self.is_world_process_zero():
+            logger.warning(note)
+
+    def get_train_dataloader(self):
+        """The Trainer's loader, except that with N processes each takes its slice of every global batch
+        (`GlobalBatchShards`): a short last batch is split, not padded with repeated rows."""
+        from accelerate.data_loader import BatchSamplerShard
+
+        dataloader = super().get_train_dataloader()
+        shards = getattr(dataloader, "batch_sampler", None)
+        if isinstance(shards, BatchSamplerShard) and shards.num_processes > 1 and not shards.split_batches:
+            # As the Trainer does for its rank-aware BatchRebalanceSampler: accelerate's wrapper passes through.
+            shards.batch_sampler = GlobalBatchShards(
+                shards.batch_sampler.sampler,
+                self._train_batch_size,
+                shards.num_processes,
+                shards.process_index,
+                self.args.dataloader_drop_last,
+            )
+            shards.num_processes, shards.process_index, shards.batch_size = 1, 0, None
+        return dataloader
 
     def train(self, *args, **kwargs):
         """``Trainer.train``, keeping the text config's special-token ids of the base model.
@@ -118,13 +151,12 @@ class CultureCLIPTrainer(Trainer):
         with torch.no_grad():
             loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
         rows = inputs["pos_caption_index"].shape[0]
-        metrics = {name: outputs[name] for name in outputs if name.endswith("_loss") and name != "loss"}
+        metrics = {name: outputs[name].expand(rows) for name in outputs if name.endswith("_loss") and name != "loss"}
         metrics |= retrieval_accuracies(outputs, inputs)
-        # Row-weighted, as the Trainer weighs eval_loss: summed here, divided by the rows at the end.
-        self._store(
-            {name: value * rows for name, value in metrics.items()} | {"rows": torch.tensor(rows, device=loss.device)},
-            "eval",
-        )
+        # One value per row, gathered as the Trainer gathers eval_loss: the rows that even_batches repeats on
+        # the last batch of a multi-process run are dropped from both.
+        gathered = self.accelerator.gather_for_metrics(torch.stack(list(metrics.values()), dim=1))
+        self._store(dict(zip(metrics, gathered.sum(0))) | {"rows": torch.tensor(float(len(gathered)))}, "eval")
         return loss.detach(), None, None
 
     def evaluation_loop(
@@ -133,11 +165,7 @@ class CultureCLIPTrainer(Trainer):
         """The Trainer's loop, plus the loss terms and accuracies over the same rows, under the same prefix."""
         self._stored_metrics.pop("eval", None)
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
-        stored = self._stored_metrics.pop("eval", {})
-        sums = {
-            name: self.accelerator.reduce(torch.stack(values).sum(), reduction="sum")
-            for name, values in stored.items()
-        }
+        sums = {name: torch.stack(values).sum() for name, values in self._stored_metrics.pop("eval", {}).items()}
         rows = sums.pop("rows", None)
         for name, total in sums.items():
             output.metrics[f"{metric_key_prefix}_{name}"] = (total / rows).item()
@@ -193,11 +221,11 @@ def embed_batch(model, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def retrieval_accuracies(outputs: dict[str, torch.Tensor], inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Image->text and twin accuracy of a batch (0-dim tensors; no host sync).
+    """Image->text and twin accuracy of each row of a batch (``(B,)`` tensors; no host sync).
 
-    ``image_text_accuracy``: each of the 2B images (positives and twins) ranks its own caption first
-    among the batch's distinct captions. ``twin_accuracy``: each image scores its own caption above
-    its twin's caption.
+    ``image_text_accuracy``: each of the row's two images (positive and twin) ranks its own caption
+    first among the batch's distinct captions. ``twin_accuracy``: each of the row's two images scores
+    its own caption above its twin's caption. A row's value is the mean over its two images.
     """
     normalize = torch.nn.functional.normalize
     images = normalize(torch.cat([outputs["pos_image_embeds"], outputs["neg_image_embeds"]]), dim=-1)
@@ -206,7 +234,5 @@ def retrieval_accuracies(outputs: dict[str, torch.Tensor], inputs: dict[str, Any
     predicted = own[(images @ captions.T).argmax(dim=-1)]  # equal captions are equal columns: compare texts
     own_score = (images * captions).sum(-1)
     twin_score = (images * captions.roll(len(images) // 2, dims=0)).sum(-1)
-    return {
-        "image_text_accuracy": (predicted == own).float().mean(),
-        "twin_accuracy": (own_score > twin_score).float().mean(),
-    }
+    per_image = {"image_text_accuracy": predicted == own, "twin_accuracy": own_score > twin_score}
+    return {name: correct.float().view(2, -1).mean(0) for name, correct in per_image.items()}

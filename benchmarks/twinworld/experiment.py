@@ -114,6 +114,7 @@ def finetune(base_dir: Path, out_dir: Path, data: WorldData, variant: str, seed:
         lora_dropout=config.lora_dropout,
         seed=seed,
         use_cpu=True,
+        dataloader_num_workers=0,  # in-memory rows on a CPU; no worker seeds drawn from the global RNG
         report_to="none",
         save_strategy="no",
         logging_steps=max(1, config.steps // 5),

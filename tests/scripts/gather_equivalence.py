@@ -2,7 +2,10 @@
 
 Each process encodes its shard of a global batch with a shared linear "encoder"; after DDP-style
 gradient averaging, the encoder's gradient must equal the one of a single process that sees the
-whole batch. Exits non-zero (AssertionError) on a mismatch.
+whole batch. Checked with equal shards and with uneven ones (process ``r`` holds ``PER_RANK - r``
+rows, as in an uneven last batch); the loss's backward must hand gradients back with a
+reduce-scatter, never an all-reduce of the whole gathered gradient. Exits non-zero
+(AssertionError) on a mismatch.
 """
 
 import torch
@@ -19,13 +22,17 @@ def encode_and_loss(encoder, inputs, ids, gather):
     return loss(*embeds, torch.tensor(5.0), *ids, *ids)["loss"]  # the same repeats for captions
 
 
-def main():
-    dist.init_process_group("gloo")
+def no_all_reduce(*args, **kwargs):
+    raise AssertionError("the loss's backward all-reduced the gathered gradient; it should reduce-scatter it")
+
+
+def check(sizes):
     rank, world = dist.get_rank(), dist.get_world_size()
+    total = sum(sizes)
     generator = torch.Generator().manual_seed(0)
-    inputs = [torch.randn(PER_RANK * world, IN_DIM, generator=generator) for _ in range(6)]
+    inputs = [torch.randn(total, IN_DIM, generator=generator) for _ in range(6)]
     # Repeated concepts (and captions) across ranks so that the duplicate masks need the gathered ids.
-    pos_ids = torch.arange(PER_RANK * world) % 2
+    pos_ids = torch.arange(total) % 2
     ids = (pos_ids, pos_ids + 10)
 
     torch.manual_seed(0)
@@ -36,9 +43,14 @@ def main():
     reference = encode_and_loss(reference_encoder, inputs, ids, gather=False)
     reference.backward()
 
-    shard = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
+    start = sum(sizes[:rank])
+    shard = slice(start, start + sizes[rank])
     loss = encode_and_loss(encoder, [x[shard] for x in inputs], [i[shard] for i in ids], gather=True)
-    loss.backward()
+    all_reduce, dist.all_reduce = dist.all_reduce, no_all_reduce
+    try:
+        loss.backward()
+    finally:
+        dist.all_reduce = all_reduce
     for parameter in encoder.parameters():  # what DDP does to gradients
         dist.all_reduce(parameter.grad)
         parameter.grad /= world
@@ -46,8 +58,16 @@ def main():
     torch.testing.assert_close(loss, reference)
     for ours, theirs in zip(encoder.parameters(), reference_encoder.parameters()):
         torch.testing.assert_close(ours.grad, theirs.grad)
-    if rank == 0:
-        print(f"gather equivalence OK: world={world} loss={loss.item():.6f}")
+    return loss
+
+
+def main():
+    dist.init_process_group("gloo")
+    world = dist.get_world_size()
+    loss = check([PER_RANK] * world)
+    check([PER_RANK - rank for rank in range(world)])
+    if dist.get_rank() == 0:
+        print(f"gather equivalence OK: world={world} loss={loss.item():.6f} (equal and uneven shards)")
     dist.barrier()
     dist.destroy_process_group()
 
