@@ -157,6 +157,7 @@ def render_model_card(
     adapter_location: str | None = None,
     license: str = "apache-2.0",
     eval_dataset_ids: dict[str, str] | None = None,
+    space_id: str | None = None,
     template_path: str | Path | None = None,
 ) -> ModelCard:
     """Renders the model card of a CultureCLIP release.
@@ -175,6 +176,7 @@ def render_model_card(
         eval_dataset_ids: benchmark -> Hub id of the data it was evaluated on, for benchmarks
             evaluated on a local folder (see `with_hub_dataset_ids`; CulTwin defaults to the
             training dataset's id).
+        space_id: Hub id of the demo Space the card links to (`cultureclip publish space`).
         template_path: the Jinja template (default: the repository's ``model_card.md``).
 
     Raises:
@@ -218,6 +220,7 @@ def render_model_card(
         plots=list(plots),
         adapter_location=adapter_location,
         paper_url=PAPER_URL,
+        space_id=space_id,
     )
 
 

@@ -147,6 +147,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
         del paths["demo Space"]
     org = config.push_to_hub or "org"
     model_repo, dataset_repo, base_repo, space_repo = (f"{org}/{name}" for name in REPOSITORIES)
+    space_id = space_repo if "demo Space" in paths else None  # the cards link to the Space they ship with
 
     def models():
         make_tiny_models(paths["tiny models"])
@@ -163,7 +164,9 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
         _run("generate", generate_main, argv, config.quiet)
 
     def build():
-        release = ReleaseConfig(validation_size=0, test_size=config.test_pairs, repo_id=dataset_repo)
+        release = ReleaseConfig(
+            validation_size=0, test_size=config.test_pairs, repo_id=dataset_repo, space_id=space_id
+        )
         with contextlib.redirect_stderr(io.StringIO()) if config.quiet else contextlib.nullcontext():
             build_release(paths["generation run"], paths["CulTwin release"], release)
 
@@ -200,6 +203,7 @@ def run_demo(config: DemoConfig) -> dict[str, Path]:
             eval_dir=paths["evaluation"],
             base_model_id=base_repo,
             dataset_id=dataset_repo,
+            space_id=space_id,
         )
         # The adapter's card loads its base model by Hub id, so the tiny base CLIP gets a repository too.
         base = _base_model_repo(paths["tiny models"] / "clip", base_repo, out / "hub" / "base")

@@ -125,6 +125,7 @@ def build_model_repo(
     dataset_id: str | None = None,
     eval_dataset_ids: dict[str, str] | None = None,
     license: str = "apache-2.0",
+    space_id: str | None = None,
     overwrite: bool = False,
 ) -> ModelRelease:
     """Builds the model repository folder (and the adapter's, for a second repository).
@@ -186,6 +187,7 @@ def build_model_repo(
         adapter_location={"subfolder": "adapter/", "repo": adapter_repo_id, "none": None}[adapter],
         license=license,
         eval_dataset_ids=eval_dataset_ids,
+        space_id=space_id,
     )
     adapter_card = render_adapter_card(record, adapter_repo_id, repo_id, base_model_id) if adapter == "repo" else None
 

@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
         help="Hub id of the data a benchmark of --eval-dir was evaluated on, when that was a local folder "
         "(repeatable; cultwin defaults to the training dataset's Hub id)",
     )
+    model.add_argument(
+        "--space-id", type=repo_id, help="Hub id of the demo Space the card links to (org/name; default: no link)"
+    )
     model.add_argument("--license", default="apache-2.0", help="license of the card metadata")
     model.add_argument(
         "--output-dir",
@@ -182,6 +185,7 @@ def _build(args: argparse.Namespace) -> list[RepoFolder]:
         dataset_id=args.dataset_id,
         eval_dataset_ids=dict(args.eval_dataset_id),
         license=args.license,
+        space_id=args.space_id,
         overwrite=args.overwrite,
     )
     for name in release.skipped:

@@ -246,6 +246,7 @@ def render_card(
     run_record: RunRecord,
     pretty_name: str = "CulTwin",
     repo_id: str = CULTWIN_REPO_ID,
+    space_id: str | None = None,
 ):
     """Render the dataset card from the ``dataset_card.md`` Jinja template.
 
@@ -257,6 +258,7 @@ def render_card(
             decides what the card says wrote the texts and filtered the images.
         pretty_name: The dataset's display name.
         repo_id: The Hub id shown in the loading examples.
+        space_id: The Hub id of the demo Space the card links to, if any.
 
     Returns:
         A ``huggingface_hub.DatasetCard``.
@@ -284,4 +286,5 @@ def render_card(
         summary_rows=summary_rows,
         summary_columns=summary_columns,
         preview_image=PREVIEW_IMAGE,
+        space_id=space_id,
     )

@@ -47,20 +47,29 @@ class CuratedTwin:
         return Twin(twin_id(*ids), *ids, self.category, self.group)
 
 
+# Latin letters that Unicode does not decompose into an ASCII letter and a mark.
+TRANSLITERATION = str.maketrans(
+    {"ß": "ss", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d"}
+    | {"Đ": "D", "ı": "i", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ħ": "h", "Ħ": "H", "ŋ": "ng", "Ŋ": "Ng"}
+)
+
+
 def slug(text: str) -> str:
     """``"Jiaozi (boiled)"`` -> ``"jiaozi-boiled"``: lowercase ASCII words joined by dashes.
 
-    Accents are dropped (``"Crème brûlée"`` -> ``"creme-brulee"``). Text with characters that have
-    no ASCII form (``"饺子"``, ``"Straße"``) or no letter or digit at all gets the first 8 hex digits
-    of the SHA-256 of its NFC form as a suffix, so distinct names keep distinct, stable slugs
-    (``"饺子"`` -> ``"f00ffdf5"``, ``"Straße"`` -> ``"strae-58a3778c"``).
+    Accents are dropped (``"Crème brûlée"`` -> ``"creme-brulee"``) and Latin letters without an
+    accent form are transliterated (``"Smørrebrød"`` -> ``"smorrebrod"``). A name with letters or
+    digits that have no ASCII form (``"饺子"``), or with none at all, gets the first 8 hex digits of
+    the SHA-256 of its NFC form as a suffix, so distinct names keep distinct, stable slugs
+    (``"饺子"`` -> ``"f00ffdf5"``).
     """
     import hashlib
     import unicodedata
 
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(TRANSLITERATION))
     base = re.sub(r"[^a-z0-9]+", "-", decomposed.encode("ascii", "ignore").decode().lower()).strip("-")
-    if base and all(char.isascii() or unicodedata.combining(char) for char in decomposed):
+    lost = [c for c in decomposed if not c.isascii() and unicodedata.category(c)[0] in "LN"]
+    if base and not lost:
         return base
     suffix = hashlib.sha256(unicodedata.normalize("NFC", text).encode("utf-8")).hexdigest()[:8]
     return f"{base}-{suffix}" if base else suffix

@@ -40,6 +40,7 @@ class ReleaseConfig:
         license: The license id written into the card's metadata.
         pretty_name: The dataset's display name.
         repo_id: The Hub id the card's loading examples use.
+        space_id: The Hub id of the demo Space the card links to (``None``: no link).
         max_shard_size: Largest Parquet shard, e.g. ``"500MB"``.
     """
 
@@ -50,6 +51,7 @@ class ReleaseConfig:
     license: str = "cc-by-4.0"
     pretty_name: str = "CulTwin"
     repo_id: str = CULTWIN_REPO_ID
+    space_id: str | None = None
     max_shard_size: str | int = "500MB"
 
     def __post_init__(self):
@@ -59,6 +61,8 @@ class ReleaseConfig:
         resolve_split_size(self.test_size, 0, "test_size")
         if "/" not in self.repo_id:
             raise ValueError(f"repo_id={self.repo_id!r} is not a Hub id; use the form 'org/name'.")
+        if self.space_id is not None and "/" not in self.space_id:
+            raise ValueError(f"space_id={self.space_id!r} is not a Hub id; use the form 'org/name'.")
 
 
 @dataclass
@@ -180,6 +184,7 @@ def _write_release(run, output_dir: Path, config: ReleaseConfig):
         run.run_record,
         pretty_name=config.pretty_name,
         repo_id=config.repo_id,
+        space_id=config.space_id,
     )
     card.save(output_dir / "README.md")
     return files, infos, statistics

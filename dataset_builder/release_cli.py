@@ -52,6 +52,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--repo-id", type=repo_id, default=defaults.repo_id, help="Hub id the card's loading examples use (org/name)"
     )
+    parser.add_argument(
+        "--space-id", type=repo_id, help="Hub id of the demo Space the card links to (org/name; default: no link)"
+    )
     parser.add_argument("--max-shard-size", default=defaults.max_shard_size, help="largest Parquet shard")
     args = parser.parse_args(argv)
     config = ReleaseConfig(
@@ -61,6 +64,7 @@ def main(argv: list[str]) -> int:
         drop_bad_images=args.drop_bad_images,
         license=args.license,
         repo_id=args.repo_id,
+        space_id=args.space_id,
         max_shard_size=args.max_shard_size,
     )
     result = build_release(args.run_dir, args.output_dir, config, overwrite=args.overwrite)

@@ -85,6 +85,13 @@ def test_space_folder_has_the_hub_metadata_and_pinned_requirements(demo_output):
     assert created == [{"repo_type": "space", "private": None, "exist_ok": True, "space_sdk": "gradio"}]
 
 
+def test_the_model_and_dataset_cards_link_to_the_space(demo_output):
+    out, _, _ = demo_output
+    link = "(https://huggingface.co/spaces/my-org/cultureclip-demo)"
+    assert link in (out / "hub" / "model" / "README.md").read_text()
+    assert link in (out / "cultwin" / "README.md").read_text()
+
+
 def test_publish_space_dry_run_builds_and_bad_ids_are_refused(tmp_path, capsys):
     argv = ["space", "--repo-id", "org/cultureclip-demo", "--dataset-repo", "org/cultwin", "--dry-run"]
     assert publish_main([*argv, "--model-repo", "org/cultureclip", "--output-dir", str(tmp_path / "ok")]) == 0

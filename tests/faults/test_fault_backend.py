@@ -83,7 +83,7 @@ def test_failed_run_names_each_cause_with_its_count(tmp_path):
     assert "4 item(s) got no answer" in message
     assert "HTTP 400 x2 (first: HTTP 400: bad model name)" in message
     assert "HTTP 500 x2 (first: HTTP 500: CUDA out of memory)" in message
-    failures = read_run_record(tmp_path)["summary"]["concepts"]["failures"]
+    failures = read_run_record(tmp_path).summary["concepts"]["failures"]
     assert {kind: f["count"] for kind, f in failures.items()} == {"HTTP 400": 2, "HTTP 500": 2}
 
 
