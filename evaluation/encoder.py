@@ -6,7 +6,6 @@ Every embedding is L2-normalised, so a dot product is the cosine similarity CLIP
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -106,10 +105,11 @@ class ClipEncoder:
     ) -> None:
         """Encode each distinct image key not yet in ``store``; ``read(key)`` gives its bytes.
 
-        Images that fail to decode are recorded in ``store.unreadable`` with the reason, never
+        Images are decoded with `cultureclip.imaging.decode_image` (as ``datasets`` and the processor
+        would). Images that fail to decode are recorded in ``store.unreadable`` with the reason, never
         replaced by a placeholder.
         """
-        from PIL import Image
+        from cultureclip.imaging import decode_image
 
         wanted = list(dict.fromkeys(keys))
         todo = [key for key in wanted if key not in store.images and key not in store.unreadable]
@@ -119,8 +119,7 @@ class ClipEncoder:
             for key in batch:
                 data = read(key)  # a key that cannot be read is a bug, not an unreadable image
                 try:
-                    with Image.open(io.BytesIO(data)) as image:
-                        images.append(image.convert("RGB"))
+                    images.append(decode_image(data))
                     decoded.append(key)
                 except Exception as error:  # any decoding failure is reported, not scored
                     store.unreadable[key] = f"{type(error).__name__}: {error}"
