@@ -5,53 +5,10 @@ import io
 import numpy as np
 import pytest
 import torch
+from eval_datasets import CASES, encoded, noise, rgba_png
 from PIL import Image
 
 from cultureclip.imaging import decode_image, image_problem
-
-
-def _pixels(width=40, height=24, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
-def _save(image, format="PNG", **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=format, **kwargs)
-    return buffer.getvalue()
-
-
-def exif_rotated_jpeg() -> bytes:
-    """A 40x24 JPEG whose EXIF says "rotate 90° clockwise to display" (orientation 6)."""
-    image = Image.fromarray(_pixels())
-    exif = image.getexif()
-    exif[Image.ExifTags.Base.Orientation] = 6
-    return _save(image, "JPEG", exif=exif)
-
-
-def rgba_png() -> bytes:
-    """Coloured pixels, some fully or half transparent (a plain RGB conversion keeps their colour)."""
-    alpha = np.tile(np.array([0, 128, 255], dtype=np.uint8), 14)[:40][None, :].repeat(24, axis=0)
-    return _save(Image.fromarray(np.dstack([_pixels(), alpha]), "RGBA"))
-
-
-def la_png() -> bytes:
-    grey = _pixels()[..., 0]
-    alpha = np.where(np.arange(40)[None, :] % 2 == 0, 0, 255).astype(np.uint8).repeat(24, axis=0)
-    return _save(Image.fromarray(np.dstack([grey, alpha]), "LA"))
-
-
-def palette_png_with_transparency() -> bytes:
-    image = Image.fromarray(_pixels()).quantize(colors=8)
-    return _save(image, transparency=int(np.asarray(image)[0, 0]))
-
-
-CASES = {
-    "exif-rotated-jpeg": exif_rotated_jpeg,
-    "rgba-png": rgba_png,
-    "la-png": la_png,
-    "palette-png-with-transparency": palette_png_with_transparency,
-}
 
 
 def _datasets_decoded(data: bytes):
@@ -114,11 +71,11 @@ def test_decode_accepts_paths_dicts_and_decoded_images(tmp_path):
 
 
 def _png_missing_iend() -> bytes:
-    return _save(Image.fromarray(_pixels(64, 64)))[:-12]
+    return encoded(Image.fromarray(noise(64, 64)))[:-12]
 
 
 def _png_cut_in_half() -> bytes:
-    data = _save(Image.fromarray(_pixels(64, 64)))
+    data = encoded(Image.fromarray(noise(64, 64)))
     return data[: len(data) // 2]
 
 
@@ -152,7 +109,7 @@ def test_one_check_judges_truncated_pngs_the_same_everywhere(tmp_path):
 
 def test_a_decompression_bomb_is_a_bad_image(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-    problem = image_problem(_save(Image.fromarray(_pixels(64, 64))))
+    problem = image_problem(encoded(Image.fromarray(noise(64, 64))))
     assert problem.startswith("does not decode (DecompressionBombError: Image size (4096 pixels) exceeds limit")
 
 
@@ -171,7 +128,7 @@ def test_build_dataset_treats_a_decompression_bomb_as_a_bad_image(tmp_path, caps
 
     run_dir = write_run(tmp_path / "run")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_500)  # the fixture's images are 32x32 = 1,024 pixels
-    (run_dir / "images" / "k04-c2.png").write_bytes(_save(Image.fromarray(_pixels(128, 128))))
+    (run_dir / "images" / "k04-c2.png").write_bytes(encoded(Image.fromarray(noise(128, 128))))
     assert main(["build-dataset", str(run_dir), "--output-dir", str(tmp_path / "refused")]) == 1
     err = capsys.readouterr().err
     assert "images/k04-c2.png (caption k04-c2): does not decode (DecompressionBombError" in err
