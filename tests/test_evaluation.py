@@ -370,3 +370,12 @@ def test_retrieval_keeps_identical_images_as_tied_items_unless_merged(clip, tmp_
     assert merged["items"][0]["caption_ids"] == [0, 1, 6, 7]
     with pytest.raises(ValueError, match=r"merge_identical_images='yes' must be True or False"):
         evaluate(encoder, "retrieval", str(folder), merge_identical_images="yes", use_cache=False)
+
+
+def test_crope_counts_the_rows_it_skips_for_an_empty_concept(clip):
+    rows = eval_datasets.crope_rows()
+    rows["answer"] = ["No", "NO", "yes", "no", "no"]
+    rows["metadata"][4] = {"image_en_concept": "sari", "definition_concept": ""}
+    result = evaluate(clip["model"], "crope", _dataset("crope", rows), processor=clip["processor"], use_cache=False)
+    assert result["empty_concept_rows"] == [4]
+    assert sorted({item["fields"]["row"] for item in result["items"]}) == [0, 1, 3]
