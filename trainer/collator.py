@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,15 +17,18 @@ class InvalidRowError(ValueError):
     """A CulTwin row with a missing or undecodable image, or an empty caption or concept name."""
 
 
-def row_problem(row: dict[str, Any]) -> str | None:
+def row_problem(row: dict[str, Any], check_image: Callable[[dict], str | None] | None = None) -> str | None:
     """What is wrong with a CulTwin row (``None`` when it can be trained on).
 
     Images may be PIL images or undecoded ``{"bytes", "path"}`` dicts (``datasets.Image(decode=False)``);
-    undecoded ones are judged by `cultureclip.imaging.image_problem`, the check every command uses.
+    undecoded ones are judged by ``check_image`` (default `cultureclip.imaging.image_problem`, the
+    check every command uses; `check_pairs` passes a memoised one).
     """
     from PIL import Image
 
     from cultureclip.imaging import image_problem
+
+    check_image = check_image or image_problem
 
     for column in IMAGE_COLUMNS:
         image = row.get(column)
@@ -32,7 +36,7 @@ def row_problem(row: dict[str, Any]) -> str | None:
             continue
         if image is None or not (image.get("bytes") or image.get("path")):
             return f"{column} is missing"
-        problem = image_problem(image)
+        problem = check_image(image)
         if problem:
             return f"{column} {problem}"
     for column in TEXT_COLUMNS:

@@ -2,10 +2,11 @@
 
 Rows whose image cannot be decoded are dropped first, before the groups are built and before any
 random call (as the public scripts do); rows are grouped (by universal for Retrieval, by region for
-Grounding); groups with fewer than 4 distinct answers are dropped; for each kept row, in dataset order, 3 other answers of its group are
-drawn with ``random.sample`` from the sorted candidates, the 4 options are rendered from the task's
-template and ``random.shuffle``d. One generator seeded once (the paper's 42) serves the whole walk,
-which gives the same draws as ``random.seed(42)`` followed by the module-level functions.
+Grounding); groups with fewer than 4 distinct answers are dropped; for each kept row, in dataset
+order, 3 other answers of its group are drawn with ``random.sample`` from the sorted candidates, the
+4 options are rendered from the task's template and ``random.shuffle``d. One generator seeded once
+(the paper's 42) serves the whole walk, which gives the same draws as ``random.seed(42)`` followed by
+the module-level functions.
 """
 
 from __future__ import annotations
