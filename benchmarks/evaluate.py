@@ -66,7 +66,7 @@ def public_loop(model, processor, dataset, device) -> list[dict]:
         options = [f"The picture depicts a kind of {universal} in {region}"]
         options += [f"The picture depicts a kind of {universal} in {other}" for other in wrong]
         random.shuffle(options)
-        inputs = processor(text=options, images=item["image"].convert("RGB"), return_tensors="pt", padding=True)
+        inputs = processor(text=options, images=item["image"], return_tensors="pt", padding=True)
         with torch.inference_mode():
             logits = model(**inputs.to(device)).logits_per_image
         answers.append({"options": options, "predicted_idx": int(logits.argmax())})
@@ -77,7 +77,7 @@ def image_tower_seconds(model, processor, dataset, device, batch_size: int) -> f
     """Seconds the vision tower takes on every image, in batches, with decoding and preprocessing done beforehand."""
     import torch
 
-    images = [image.convert("RGB") for image in dataset["image"]]
+    images = list(dataset["image"])  # as `datasets` decodes them; the processor converts to RGB
     pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"].to(device)
     start = time.perf_counter()
     with torch.inference_mode():

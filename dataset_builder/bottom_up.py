@@ -105,7 +105,7 @@ def load_rows(config):
 
 
 def run(ctx: StageContext) -> StageResult:
-    from PIL import Image
+    from cultureclip.imaging import decode_image
 
     config, model, b = ctx.config, ctx.config.reader, ctx.config.bottom_up
     rows = load_rows(config)
@@ -119,7 +119,7 @@ def run(ctx: StageContext) -> StageResult:
     def query(index: int) -> Query:
         row = rows[index]
         image = row[b.image_column]
-        image = (image if isinstance(image, Image.Image) else Image.open(image)).convert("RGB")
+        image = decode_image(image)
         prompt = ctx.render(
             "bottom_up",
             title=row[b.title_column] or "",

@@ -139,9 +139,9 @@ def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:
         path: Where to write the PNG.
         tile: Width and height of each image, in pixels.
     """
-    import io
-
     from PIL import Image, ImageDraw, ImageFont
+
+    from cultureclip.imaging import decode_image
 
     font = ImageFont.load_default()
     text_height, pad = 64, 8
@@ -152,8 +152,7 @@ def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:
         top = pad + r * (tile + text_height + pad)
         for c, side in enumerate(("pos", "neg")):
             left = pad + c * (tile + pad)
-            with Image.open(io.BytesIO(row[f"{side}_image"]["bytes"])) as image:
-                grid.paste(image.convert("RGB").resize((tile, tile)), (left, top))
+            grid.paste(decode_image(row[f"{side}_image"]).resize((tile, tile)), (left, top))
             label = f"{row[f'{side}_concept']} ({row[f'{side}_country']})"
             caption = textwrap.wrap(row[f"{side}_caption"], width=tile // 6)[:3]
             draw.multiline_text((left, top + tile + 2), "\n".join([label, *caption]), fill="black", font=font)

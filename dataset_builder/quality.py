@@ -67,7 +67,7 @@ class ClipScorer:
 
 
 def run(ctx: StageContext) -> StageResult:
-    from PIL import Image
+    from cultureclip.imaging import decode_image
 
     config, quality = ctx.config, ctx.config.quality
     captions = {c.caption_id: c for c in read_records(ctx.run_dir, Caption)}
@@ -92,7 +92,7 @@ def run(ctx: StageContext) -> StageResult:
         return Query(record.caption_id, [{"role": "user", "content": content}], seed, lambda d: [validate_scores(d)])
 
     def handle(batch: list[ImageRecord]) -> list[Outcome]:
-        images = [Image.open(ctx.run_dir / r.path).convert("RGB") for r in batch]
+        images = [decode_image(ctx.run_dir / r.path) for r in batch]
         clip = [None] * len(batch)
         if quality.clip_model:
             if not scorer:

@@ -80,19 +80,15 @@ class RunData:
 
 def check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> BadImage | None:
     """Why the image of ``caption_id`` cannot be used (no record, no file, does not decode), or ``None``."""
-    from PIL import Image, UnidentifiedImageError
+    from cultureclip.imaging import image_problem
 
     if record is None:
         return BadImage(caption_id, f"images/{caption_id}.png", "no record in images.jsonl")
     path = run_dir / record.path
     if not path.is_file():
         return BadImage(caption_id, record.path, "file missing")
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
-        return BadImage(caption_id, record.path, f"does not decode ({error})")
-    return None
+    problem = image_problem(path)
+    return BadImage(caption_id, record.path, problem) if problem else None
 
 
 def _fail(message: str, items: list[str]) -> None:

@@ -10,7 +10,6 @@ no caption longer than CLIP's 77 tokens. The report names each bad row as
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,16 +141,11 @@ def _schema_problem(path: Path, config: str) -> str | None:
 
 
 def _image_problem(image: dict | None) -> str | None:
-    from PIL import Image
+    from cultureclip.imaging import image_problem
 
     if image is None or image.get("bytes") is None:
         return "no embedded image bytes" + (f" (only a path, {image.get('path')!r})" if image else "")
-    try:
-        with Image.open(io.BytesIO(image["bytes"])) as decoded:
-            decoded.load()
-    except Exception as error:  # PIL raises many types for bad bytes; each is a finding
-        return f"does not decode ({type(error).__name__}: {error})"
-    return None
+    return image_problem(image["bytes"])
 
 
 class _Checker:

@@ -8,7 +8,6 @@ while the current one is encoded, and embeddings come back to the host once per 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -113,7 +112,8 @@ class ClipEncoder:
     ) -> None:
         """Encode each distinct image key not yet in ``store``; ``read(key)`` gives its bytes.
 
-        Images that fail to decode are recorded in ``store.unreadable`` with the reason, never
+        Images are decoded with `cultureclip.imaging.decode_image` (as ``datasets`` and the processor
+        would). Images that fail to decode are recorded in ``store.unreadable`` with the reason, never
         replaced by a placeholder.
         """
         from concurrent.futures import ThreadPoolExecutor
@@ -140,14 +140,13 @@ class ClipEncoder:
 
     def _decode(self, batch: list[str], read: Callable[[str], bytes], store: EmbeddingStore):
         """The keys of ``batch`` that decode and their preprocessed pixels; the others go to ``store.unreadable``."""
-        from PIL import Image
+        from cultureclip.imaging import decode_image
 
         images, decoded = [], []
         for key in batch:
             data = read(key)  # a key that cannot be read is a bug, not an unreadable image
             try:
-                with Image.open(io.BytesIO(data)) as image:
-                    images.append(image.convert("RGB"))
+                images.append(decode_image(data))
                 decoded.append(key)
             except Exception as error:  # any decoding failure is reported, not scored
                 store.unreadable[key] = f"{type(error).__name__}: {error}"

@@ -41,6 +41,9 @@ class Context:
     seed: int
     stats: EncodingStats = field(default_factory=EncodingStats)
     indexes: list[ImageIndex] = field(default_factory=list)
+    dropped_rows: list[int] = field(default_factory=list)
+    dropped_images: list[str] = field(default_factory=list)
+    _decodable: set[str] = field(default_factory=set, repr=False)
 
     def index_images(self, column: str) -> ImageIndex:
         """Index the images of ``column`` (see `index_images`), remembering it for reading them."""
@@ -48,6 +51,30 @@ class Context:
         self.indexes.append(index)
         self.store.unreadable.update(index.unreadable)
         return index
+
+    def readable_rows(self, *indexes: ImageIndex) -> list[bool]:
+        """Per row, whether every image of the row in ``indexes`` decodes (`cultureclip.imaging.image_problem`).
+
+        The public scripts drop such rows before they build any map or draw any random number; the
+        dropped rows are remembered and reported by `score_multiple_choice` (``skipped`` and
+        ``unreadable_images``). Images already embedded or already found unreadable (cache) are
+        not decoded again.
+        """
+        from cultureclip.imaging import image_problem
+
+        rows = [_flat(keys) for keys in zip(*(index.keys for index in indexes))]
+        for key in dict.fromkeys(key for row in rows for key in row):
+            if key in self.store.images or key in self.store.unreadable or key in self._decodable:
+                continue
+            problem = image_problem(self._read(key))
+            if problem:
+                self.store.unreadable[key] = problem
+            else:
+                self._decodable.add(key)
+        readable = [not any(key in self.store.unreadable for key in row) for row in rows]
+        self.dropped_rows = [row for row, ok in enumerate(readable) if not ok]
+        self.dropped_images = [key for row in self.dropped_rows for key in rows[row]]
+        return readable
 
     def image_embeddings(self, keys: Iterable[str]) -> dict:
         """Embeddings of the readable images among ``keys`` (encoding those not yet stored)."""
@@ -77,11 +104,17 @@ class Context:
         raise KeyError(f"No indexed image column holds the image {key!r}.")
 
 
+def _flat(keys: tuple) -> list[str]:
+    """The image keys of one row across image columns, a list-of-images column flattened."""
+    return [key for value in keys for key in (value if isinstance(value, list) else [value])]
+
+
 def score_multiple_choice(context: Context, questions: Sequence[Question], group_fields: Sequence[str] = ()) -> dict:
     """Answer every question with CLIP similarities and report accuracy, groups and items.
 
-    Questions whose image is unreadable are not scored: they are counted in ``skipped`` and their
-    images listed in ``unreadable_images``.
+    Rows dropped by `Context.readable_rows` and questions whose image is unreadable are not
+    scored: they are counted in ``skipped`` and their unreadable images listed in
+    ``unreadable_images`` (with the row and the reason).
     """
     import torch
 
@@ -99,8 +132,10 @@ def score_multiple_choice(context: Context, questions: Sequence[Question], group
     return {
         **accuracy_of(items),
         "groups": group_accuracy(items, group_fields),
-        "skipped": skipped,
-        "unreadable_images": context.unreadable_report(question.image for question in questions),
+        "skipped": skipped + len(context.dropped_rows),
+        "unreadable_images": context.unreadable_report(
+            [*context.dropped_images, *(question.image for question in questions)]
+        ),
         "items": items,
     }
 

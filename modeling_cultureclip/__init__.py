@@ -2,6 +2,6 @@
 
 from cultureclip.lazy import lazy_exports
 
-_EXPORTS = {"CultureCLIPLoss": ".loss", "LOSS_TYPES": ".loss"}
+_EXPORTS = {"CultureCLIPLoss": ".loss", "LOSS_TYPES": ".loss", "PUBLIC_LOSS_TYPES": ".loss"}
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -9,8 +9,12 @@ twin (the negative): an image, a caption and a concept name for each.
 * ``negclip(I, T, T_hard)``: image->text cross-entropy over the 2B logits
   ``[s * I @ T.T | s * I @ T_hard.T]`` (target: the diagonal of the first block), text->image the
   ordinary B-way cross-entropy over ``s * T @ I.T``; the two are averaged.
-* A *side* is ``f(I_pos, T_pos, T_neg) + f(I_neg, T_neg, T_pos)``: the twin's image is an anchor
-  too, with the original's text as its hard negative.
+* ``L_caption = negclip(I_pos, T_poscap, T_negcap) + negclip(I_neg, T_negcap, T_poscap)``: the twin's
+  image is an anchor too, with the original's caption as its hard negative; ``L_concept`` likewise
+  with the concept names.
+* The nine public variants (`PUBLIC_LOSS_TYPES`) combine these with plain CLIP terms on the
+  positive side only, e.g. ``caption_concept_neg = lambda_caption * clip(I_pos, T_poscap) +
+  lambda_concept * L_concept``; ours (suffix `BOTH_SIDES`) add ``clip(I_neg, T_neg)`` to each.
 * ``L = lambda_caption * L_caption + lambda_concept * L_concept`` when both terms are used; a
   single-term variant's loss is its term, unweighted.
 
@@ -28,11 +32,11 @@ import functools
 import torch
 from torch import nn
 
-# loss_type -> (caption term, concept term). A term is None (unused), "pos_clip" (CLIP on the
-# positive side only), "clip" (CLIP on each side, twins never in the same softmax) or "negclip"
-# (each side with the other side's texts as hard negatives).
-LOSS_TYPES: dict[str, tuple[str | None, str | None]] = {
-    "clip": ("pos_clip", None),
+# loss_type -> (caption term, concept term). A term is None (unused), "clip" (CLIP on the positive
+# side only: clip(I_pos, T_pos)), "clip_both_sides" (clip(I_pos, T_pos) + clip(I_neg, T_neg), twins
+# never in the same softmax) or "negclip" (each side with the other side's texts as hard negatives).
+PUBLIC_LOSS_TYPES: dict[str, tuple[str | None, str | None]] = {
+    "clip": ("clip", None),
     "caption_clip": ("clip", None),
     "concept_clip": (None, "clip"),
     "caption_negclip": ("negclip", None),
@@ -42,8 +46,23 @@ LOSS_TYPES: dict[str, tuple[str | None, str | None]] = {
     "caption_concept_neg": ("clip", "negclip"),
     "cultureclip": ("negclip", "negclip"),
 }
-"""The nine variants of the public code. ``clip`` is ordinary CLIP on (positive image, positive
-caption) only: the twins are unused, which makes it the no-twin baseline."""
+"""The nine variants of the public code, with its formulas: every plain CLIP term is on the positive
+side only (``clip`` and ``caption_clip`` are the same loss, the no-twin baseline)."""
+
+BOTH_SIDES = "_both_sides"
+"""Suffix of our own variants (not in the public code): each plain CLIP term of the public variant is
+computed on both sides, so every variant trains on the twin's images too; a fairer baseline for the
+hard-negative variants, which see both sides."""
+
+LOSS_TYPES: dict[str, tuple[str | None, str | None]] = {
+    **PUBLIC_LOSS_TYPES,
+    "caption_clip" + BOTH_SIDES: ("clip_both_sides", None),
+    "concept_clip" + BOTH_SIDES: (None, "clip_both_sides"),
+    "caption_concept_clip" + BOTH_SIDES: ("clip_both_sides", "clip_both_sides"),
+    "caption_neg_concept_clip" + BOTH_SIDES: ("negclip", "clip_both_sides"),
+    "caption_concept_neg" + BOTH_SIDES: ("clip_both_sides", "negclip"),
+}
+"""Every accepted ``loss_type``: `PUBLIC_LOSS_TYPES` and their both-sides versions (ours)."""
 
 
 def _in_float32(forward):
@@ -162,9 +181,9 @@ class CultureCLIPLoss(nn.Module):
                 continue
             pos_texts, neg_texts = (_normalize(self._gather(x)) for x in texts[name])
             pos_ids, neg_ids = self._ids(name, *masks[name])
-            if kind == "pos_clip":
+            if kind == "clip":
                 terms[name] = clip_loss(pos_images, pos_texts, logit_scale, pos_ids)
-            elif kind == "clip":
+            elif kind == "clip_both_sides":
                 terms[name] = clip_loss(pos_images, pos_texts, logit_scale, pos_ids) + clip_loss(
                     neg_images, neg_texts, logit_scale, neg_ids
                 )

@@ -6,6 +6,9 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from cultureclip.dataset_builder.records import CATEGORIES
 
 BROKEN = {"bytes": b"this is not an image", "path": None}
@@ -176,3 +179,50 @@ def retrieval_imagefolder(path: Path, images: int = 6) -> Path:
             captions = [f"a picture number {index}", f"another view of item {index}"]
             metadata.write(json.dumps({"file_name": f"{index}.png", "caption": captions}) + "\n")
     return path
+
+
+# Images that decode differently with a plain PIL convert("RGB") than through `datasets` and the processor.
+
+
+def noise(width=40, height=24, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def encoded(image, format="PNG", **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **kwargs)
+    return buffer.getvalue()
+
+
+def exif_rotated_jpeg() -> bytes:
+    """A 40x24 JPEG whose EXIF says "rotate 90° clockwise to display" (orientation 6)."""
+    image = Image.fromarray(noise())
+    exif = image.getexif()
+    exif[Image.ExifTags.Base.Orientation] = 6
+    return encoded(image, "JPEG", exif=exif)
+
+
+def rgba_png() -> bytes:
+    """Coloured pixels, some fully or half transparent (a plain RGB conversion keeps their colour)."""
+    alpha = np.tile(np.array([0, 128, 255], dtype=np.uint8), 14)[:40][None, :].repeat(24, axis=0)
+    return encoded(Image.fromarray(np.dstack([noise(), alpha]), "RGBA"))
+
+
+def la_png() -> bytes:
+    grey = noise()[..., 0]
+    alpha = np.where(np.arange(40)[None, :] % 2 == 0, 0, 255).astype(np.uint8).repeat(24, axis=0)
+    return encoded(Image.fromarray(np.dstack([grey, alpha]), "LA"))
+
+
+def palette_png_with_transparency() -> bytes:
+    image = Image.fromarray(noise()).quantize(colors=8)
+    return encoded(image, transparency=int(np.asarray(image)[0, 0]))
+
+
+CASES = {
+    "exif-rotated-jpeg": exif_rotated_jpeg,
+    "rgba-png": rgba_png,
+    "la-png": la_png,
+    "palette-png-with-transparency": palette_png_with_transparency,
+}

@@ -290,3 +290,92 @@ def test_local_data_is_recorded_by_its_absolute_path(data, name, monkeypatch):
     monkeypatch.chdir(data[name].parent)
     info = open_dataset(data[name].name, split="test")["info"]
     assert info["id"] == str(data[name].resolve())
+
+
+def _dataset(name: str, rows: dict):
+    from datasets import Dataset, Features, Image, List, Value
+
+    text = Value("string")
+    features = {
+        "globalrg-retrieval": {"image": Image(), "universal": text, "region": text},
+        "globalrg-grounding": {"image": Image(), "region": text, "concept": text},
+        "crope": {
+            "image": Image(),
+            "definition_images": List(Image()),
+            "metadata": {"image_en_concept": text, "definition_concept": text},
+            "answer": text,
+        },
+    }[name]
+    return Dataset.from_dict(rows, features=Features(features))
+
+
+# benchmark -> (its rows, the row to break, the column to break, a definition image's position)
+BREAKS = {
+    "globalrg-retrieval": (eval_datasets.globalrg_retrieval_rows, 1, "image", None),
+    "globalrg-grounding": (eval_datasets.globalrg_grounding_rows, 6, "image", None),
+    "crope": (eval_datasets.crope_rows, 3, "definition_images", 1),
+}
+
+
+@pytest.mark.parametrize("name", BREAKS)
+def test_an_unreadable_image_changes_no_other_question(name, clip):
+    """The row is dropped before the maps and the random calls: every other question is the one the
+    dataset without that row asks; the row is counted and its image listed with the reason."""
+    make_rows, broken_row, column, position = BREAKS[name]
+    rows = make_rows()
+    if position is None:
+        rows[column][broken_row] = eval_datasets.BROKEN
+    else:
+        rows[column][broken_row][position] = eval_datasets.BROKEN
+    without = {key: [v for row, v in enumerate(values) if row != broken_row] for key, values in rows.items()}
+    encoder = load_encoder(clip["model"], clip["processor"])
+    result = evaluate(encoder, name, _dataset(name, rows), use_cache=False)
+    reference = evaluate(encoder, name, _dataset(name, without), use_cache=False)
+
+    def asked(items, renumber):
+        return [(renumber(item["fields"]["row"]), item["fields"].get("role"), item["options"]) for item in items]
+
+    assert asked(result["items"], int) == asked(reference["items"], lambda row: row + (row >= broken_row))
+    assert result["skipped"] == 1 and reference["skipped"] == 0
+    assert [entry["row"] for entry in result["unreadable_images"]] == [broken_row]
+    assert "UnidentifiedImageError" in result["unreadable_images"][0]["error"]
+
+
+def test_rotated_and_transparent_images_are_scored_as_datasets_and_the_processor_see_them(clip):
+    """The public loop's prediction (processor on the `datasets`-decoded image) for every question."""
+    rows = eval_datasets.globalrg_retrieval_rows()
+    awkward = list(eval_datasets.CASES.values())
+    for row, make in enumerate(awkward):
+        rows["image"][row] = {"bytes": make(), "path": None}
+    dataset = _dataset("globalrg-retrieval", rows)
+    result = evaluate(clip["model"], "globalrg-retrieval", dataset, processor=clip["processor"], use_cache=False)
+    scored = {item["fields"]["row"]: item for item in result["items"]}
+    assert set(range(len(awkward))) <= set(scored)
+    for row, item in scored.items():
+        assert item["predicted_idx"] == clip_choice(clip, dataset[row]["image"], item["options"]), row
+
+
+def test_retrieval_keeps_identical_images_as_tied_items_unless_merged(clip, tmp_path):
+    """CLIP_benchmark's gallery: one item per row, even when two rows hold the same image bytes."""
+    folder = eval_datasets.retrieval_imagefolder(tmp_path / "retrieval", images=4)
+    (folder / "test" / "3.png").write_bytes((folder / "test" / "0.png").read_bytes())
+    encoder = load_encoder(clip["model"], clip["processor"])
+    tied = evaluate(encoder, "retrieval", str(folder), use_cache=False)
+    assert tied["total"] == 4 and [item["rows"] for item in tied["items"]] == [[0], [1], [2], [3]]
+    assert tied["items"][0]["image"] == tied["items"][3]["image"]
+    assert tied["items"][3]["caption_ids"] == [6, 7] and tied["options"]["merge_identical_images"] is False
+
+    merged = evaluate(encoder, "retrieval", str(folder), merge_identical_images=True, use_cache=False)
+    assert merged["total"] == 3 and merged["items"][0]["rows"] == [0, 3]
+    assert merged["items"][0]["caption_ids"] == [0, 1, 6, 7]
+    with pytest.raises(ValueError, match=r"merge_identical_images='yes' must be True or False"):
+        evaluate(encoder, "retrieval", str(folder), merge_identical_images="yes", use_cache=False)
+
+
+def test_crope_counts_the_rows_it_skips_for_an_empty_concept(clip):
+    rows = eval_datasets.crope_rows()
+    rows["answer"] = ["No", "NO", "yes", "no", "no"]
+    rows["metadata"][4] = {"image_en_concept": "sari", "definition_concept": ""}
+    result = evaluate(clip["model"], "crope", _dataset("crope", rows), processor=clip["processor"], use_cache=False)
+    assert result["empty_concept_rows"] == [4]
+    assert sorted({item["fields"]["row"] for item in result["items"]}) == [0, 1, 3]

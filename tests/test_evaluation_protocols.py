@@ -11,14 +11,20 @@ import eval_datasets
 from cultureclip.evaluation.benchmarks import crope, cultwin, globalrg_grounding, globalrg_retrieval
 
 
-def public_globalrg_retrieval(universals, regions):
+def decodable(rows, readable):
+    """The public scripts' first step: drop rows whose image does not decode (original row numbers kept)."""
+    return [(row, *values) for row, values in enumerate(zip(*rows)) if readable is None or readable[row]]
+
+
+def public_globalrg_retrieval(universals, regions, readable=None):
     """The public loop with ``random.seed(42)``, global ``random`` and sorted candidates."""
+    rows = decodable((universals, regions), readable)
     random.seed(42)
     seen = defaultdict(set)
-    for universal, region in zip(universals, regions):
+    for _, universal, region in rows:
         seen[universal].add(region)
     out = []
-    for row, (universal, region) in enumerate(zip(universals, regions)):
+    for row, universal, region in rows:
         if len(seen[universal]) >= 4:
             other_regions = sorted(seen[universal] - {region})
             wrong = random.sample(other_regions, 3)
@@ -29,13 +35,14 @@ def public_globalrg_retrieval(universals, regions):
     return out
 
 
-def public_globalrg_grounding(regions, concepts):
+def public_globalrg_grounding(regions, concepts, readable=None):
+    rows = decodable((regions, concepts), readable)
     random.seed(42)
     seen = defaultdict(set)
-    for region, concept in zip(regions, concepts):
+    for _, region, concept in rows:
         seen[region].add(concept)
     out = []
-    for row, (region, concept) in enumerate(zip(regions, concepts)):
+    for row, region, concept in rows:
         if len(seen[region]) >= 4:
             wrong = random.sample(sorted(seen[region] - {concept}), 3)
             answer = f"The item in the picture is {concept} in {region}"
@@ -45,11 +52,14 @@ def public_globalrg_grounding(regions, concepts):
     return out
 
 
-def public_crope(metadata, answers, definition_counts):
+def public_crope(metadata, answers, definition_counts, readable=None):
+    rows = decodable((metadata, answers, definition_counts), readable)
     random.seed(42)
     out = []
-    for row, (meta, answer, count) in enumerate(zip(metadata, answers, definition_counts)):
-        if answer == "no":
+    for row, meta, answer, count in rows:
+        if answer.lower() == "no":
+            if not meta["image_en_concept"] or not meta["definition_concept"]:
+                continue
             target = f"There is {meta['image_en_concept']} in the image."
             definition = f"There is {meta['definition_concept']} in the image."
             options = [target, definition]
@@ -145,3 +155,51 @@ def test_cultwin_asks_both_anchors_at_both_levels_without_repeats():
         row = rows[question.fields["row"]]
         assert question.options == [row[f"pos_{question.fields['level']}"], row[f"neg_{question.fields['level']}"]]
         assert question.fields["country"] == row[f"{side}_country"]
+
+
+def test_crope_keeps_no_in_any_case_and_skips_empty_concepts_before_the_shuffle():
+    rows = eval_datasets.crope_rows()
+    answers = ["No", "NO", "yes", "no", "nO", "no", "no"]
+    metadata = rows["metadata"] + [
+        {"image_en_concept": "", "definition_concept": "bread"},
+        {"image_en_concept": "hanbok", "definition_concept": ""},
+    ]
+    metadata = [metadata[0], metadata[5], metadata[2], metadata[1], metadata[6], metadata[3], metadata[4]]
+    definitions = [[f"{row}-0"] for row in range(7)]
+    questions = crope.build_questions(range(7), definitions, metadata, answers, seed=42)
+    assert _as_tuples(questions) == public_crope(metadata, answers, [1] * 7)
+    assert [q.image for q in questions if q.fields["role"] == "target"] == [0, 3, 5, 6]
+    # Without the skip, the empty rows would draw shuffles and change the options of rows 5 and 6.
+    unskipped = crope.build_questions(
+        range(7), definitions, [{**m, "image_en_concept": "x"} for m in metadata], answers, 42
+    )
+    assert _as_tuples(unskipped)[-4:] != _as_tuples(questions)[-4:]
+
+
+READABLE = {
+    "globalrg-retrieval": [row not in (1, 7) for row in range(22)],
+    "globalrg-grounding": [row != 6 for row in range(12)],
+    "crope": [row != 0 for row in range(5)],
+}
+
+
+def test_unreadable_rows_are_dropped_before_the_maps_and_the_random_calls():
+    retrieval = eval_datasets.globalrg_retrieval_rows()
+    args = (retrieval["universal"], retrieval["region"])
+    ours = globalrg_retrieval.build_questions(range(22), *args, 42, READABLE["globalrg-retrieval"])
+    assert _as_tuples(ours) == public_globalrg_retrieval(*args, READABLE["globalrg-retrieval"])
+    assert _as_tuples(ours) != [t for t in public_globalrg_retrieval(*args) if t[0] not in (1, 7)]
+
+    grounding = eval_datasets.globalrg_grounding_rows()
+    args = (grounding["region"], grounding["concept"])
+    ours = globalrg_grounding.build_questions(range(12), *args, 42, READABLE["globalrg-grounding"])
+    assert _as_tuples(ours) == public_globalrg_grounding(*args, READABLE["globalrg-grounding"])
+    # Row 6 leaves Africa with 3 readable concepts: the whole region drops out, as in the public script.
+    assert {q.fields["region"] for q in ours} == {"Asia"}
+
+    rows = eval_datasets.crope_rows()
+    definitions = [[f"{row}-{j}" for j in range(len(images))] for row, images in enumerate(rows["definition_images"])]
+    counts = [len(keys) for keys in definitions]
+    ours = crope.build_questions(range(5), definitions, rows["metadata"], rows["answer"], 42, READABLE["crope"])
+    assert _as_tuples(ours) == public_crope(rows["metadata"], rows["answer"], counts, READABLE["crope"])
+    assert 0 not in {q.fields["row"] for q in ours}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cultureclip.modeling import CultureCLIPLoss
-from cultureclip.modeling.loss import LOSS_TYPES
+from cultureclip.modeling.loss import BOTH_SIDES, LOSS_TYPES, PUBLIC_LOSS_TYPES
 
 B, D, SCALE = 5, 8, 7.0
 
@@ -55,26 +55,75 @@ def hand_negclip(images, texts, hard, ids=None, hard_ids=None):
     return (sum(i2t) / B + sum(t2i) / B) / 2
 
 
+def _public_formulas():
+    """The public code's nine losses, written out one by one (plain CLIP terms: positive side only)."""
+
+    def l_caption(f):
+        return hand_negclip(f.i_pos, f.c_pos, f.c_neg, *f.cap_ids) + hand_negclip(
+            f.i_neg, f.c_neg, f.c_pos, *f.cap_ids[::-1]
+        )
+
+    def l_concept(f):
+        return hand_negclip(f.i_pos, f.k_pos, f.k_neg, *f.con_ids) + hand_negclip(
+            f.i_neg, f.k_neg, f.k_pos, *f.con_ids[::-1]
+        )
+
+    def caption_clip(f):
+        return hand_clip(f.i_pos, f.c_pos, f.cap_ids[0])
+
+    def concept_clip(f):
+        return hand_clip(f.i_pos, f.k_pos, f.con_ids[0])
+
+    return {
+        "clip": lambda f: {"caption_loss": caption_clip(f)},
+        "caption_clip": lambda f: {"caption_loss": caption_clip(f)},
+        "concept_clip": lambda f: {"concept_loss": concept_clip(f)},
+        "caption_negclip": lambda f: {"caption_loss": l_caption(f)},
+        "concept_negclip": lambda f: {"concept_loss": l_concept(f)},
+        "caption_concept_clip": lambda f: {"caption_loss": caption_clip(f), "concept_loss": concept_clip(f)},
+        "caption_neg_concept_clip": lambda f: {"caption_loss": l_caption(f), "concept_loss": concept_clip(f)},
+        "caption_concept_neg": lambda f: {"caption_loss": caption_clip(f), "concept_loss": l_concept(f)},
+        "cultureclip": lambda f: {"caption_loss": l_caption(f), "concept_loss": l_concept(f)},
+    }
+
+
+def _both_sides_formulas():
+    """Our both-sides versions: each plain CLIP term of the public variant plus the twin's side."""
+
+    def caption_clip(f):
+        return hand_clip(f.i_pos, f.c_pos, f.cap_ids[0]) + hand_clip(f.i_neg, f.c_neg, f.cap_ids[1])
+
+    def concept_clip(f):
+        return hand_clip(f.i_pos, f.k_pos, f.con_ids[0]) + hand_clip(f.i_neg, f.k_neg, f.con_ids[1])
+
+    public = _public_formulas()
+    return {
+        "caption_clip_both_sides": lambda f: {"caption_loss": caption_clip(f)},
+        "concept_clip_both_sides": lambda f: {"concept_loss": concept_clip(f)},
+        "caption_concept_clip_both_sides": lambda f: {
+            "caption_loss": caption_clip(f),
+            "concept_loss": concept_clip(f),
+        },
+        "caption_neg_concept_clip_both_sides": lambda f: {
+            "caption_loss": public["cultureclip"](f)["caption_loss"],
+            "concept_loss": concept_clip(f),
+        },
+        "caption_concept_neg_both_sides": lambda f: {
+            "caption_loss": caption_clip(f),
+            "concept_loss": public["cultureclip"](f)["concept_loss"],
+        },
+    }
+
+
+class _Features:
+    def __init__(self, features, concept_ids=(None, None), caption_ids=(None, None)):
+        self.i_pos, self.i_neg, self.c_pos, self.c_neg, self.k_pos, self.k_neg = features
+        self.con_ids, self.cap_ids = concept_ids, caption_ids
+
+
 def hand_loss(loss_type, features, lambdas=(0.7, 0.3), ids=(None, None), caption_ids=(None, None)):
-    i_pos, i_neg, c_pos, c_neg, k_pos, k_neg = features
-    pos_ids, neg_ids = ids
-    cap_pos, cap_neg = caption_ids
-    caption_kind, concept_kind = LOSS_TYPES[loss_type]
-    terms = {}
-    if caption_kind == "pos_clip":
-        terms["caption_loss"] = hand_clip(i_pos, c_pos, cap_pos)
-    elif caption_kind == "clip":
-        terms["caption_loss"] = hand_clip(i_pos, c_pos, cap_pos) + hand_clip(i_neg, c_neg, cap_neg)
-    elif caption_kind == "negclip":
-        terms["caption_loss"] = hand_negclip(i_pos, c_pos, c_neg, cap_pos, cap_neg) + hand_negclip(
-            i_neg, c_neg, c_pos, cap_neg, cap_pos
-        )
-    if concept_kind == "clip":
-        terms["concept_loss"] = hand_clip(i_pos, k_pos, pos_ids) + hand_clip(i_neg, k_neg, neg_ids)
-    elif concept_kind == "negclip":
-        terms["concept_loss"] = hand_negclip(i_pos, k_pos, k_neg, pos_ids, neg_ids) + hand_negclip(
-            i_neg, k_neg, k_pos, neg_ids, pos_ids
-        )
+    formulas = {**_public_formulas(), **_both_sides_formulas()}
+    terms = formulas[loss_type](_Features(features, ids, caption_ids))
     if len(terms) == 2:
         terms["loss"] = lambdas[0] * terms["caption_loss"] + lambdas[1] * terms["concept_loss"]
     else:
@@ -82,15 +131,47 @@ def hand_loss(loss_type, features, lambdas=(0.7, 0.3), ids=(None, None), caption
     return terms
 
 
+def test_the_nine_public_names_and_our_both_sides_versions():
+    assert sorted(PUBLIC_LOSS_TYPES) == sorted(_public_formulas())
+    assert sorted(LOSS_TYPES) == sorted({**_public_formulas(), **_both_sides_formulas()})
+
+
 @pytest.mark.parametrize("loss_type", sorted(LOSS_TYPES))
 def test_each_variant_matches_the_hand_computation_without_mask(loss_type):
     features = _features()
-    loss = CultureCLIPLoss(loss_type, mask_duplicate_concepts=False, mask_duplicate_captions=False)
+    loss = CultureCLIPLoss(
+        loss_type, lambda_caption=0.4, lambda_concept=0.6, mask_duplicate_concepts=False, mask_duplicate_captions=False
+    )
     out = loss(*features, logit_scale=torch.tensor(SCALE))
-    expected = hand_loss(loss_type, features)
+    expected = hand_loss(loss_type, features, (0.4, 0.6))
     assert set(out) == set(expected)
     for name, value in expected.items():
         assert out[name].item() == pytest.approx(value, rel=1e-5), name
+
+
+@pytest.mark.parametrize("loss_type", sorted(LOSS_TYPES))
+def test_each_variant_matches_the_hand_computation_with_both_masks(loss_type):
+    features = _features(5)
+    concept_ids = [1, 1, 1, 2, 3], [11, 11, 11, 1, 13]
+    caption_ids = [7, 8, 7, 9, 10], [20, 21, 20, 23, 24]
+    tensors = [torch.tensor(ids) for ids in (*concept_ids, *caption_ids)]
+    out = CultureCLIPLoss(loss_type)(*features, torch.tensor(SCALE), *tensors)
+    expected = hand_loss(loss_type, features, ids=concept_ids, caption_ids=caption_ids)
+    for name, value in expected.items():
+        assert out[name].item() == pytest.approx(value, rel=1e-5), name
+
+
+def test_plain_clip_terms_ignore_the_twin_side():
+    """Public formulas: clip, caption_clip, concept_clip, caption_concept_clip never see I_neg or T_neg."""
+    features = _features(6)
+    changed = [*features[:1], torch.randn(B, D), *features[2:3], torch.randn(B, D), *features[4:5], torch.randn(B, D)]
+    plain = {"mask_duplicate_concepts": False, "mask_duplicate_captions": False}
+    for loss_type in ("clip", "caption_clip", "concept_clip", "caption_concept_clip"):
+        a = CultureCLIPLoss(loss_type, **plain)(*features, torch.tensor(SCALE))["loss"]
+        b = CultureCLIPLoss(loss_type, **plain)(*changed, torch.tensor(SCALE))["loss"]
+        torch.testing.assert_close(a, b)
+        both = CultureCLIPLoss(f"caption_concept_clip{BOTH_SIDES}", **plain)
+        assert both(*features, torch.tensor(SCALE))["loss"] != both(*changed, torch.tensor(SCALE))["loss"]
 
 
 @pytest.mark.parametrize("loss_type", ["cultureclip", "caption_concept_clip", "caption_concept_neg"])

@@ -239,7 +239,7 @@ def test_undecodable_and_missing_images_fail_or_are_dropped_and_counted():
     )
     broken = broken.map(lambda row, i: {"neg_concept": "" if i == 5 else row["neg_concept"]}, with_indices=True)
     broken = broken.cast_column("pos_image", Image())
-    with pytest.raises(InvalidRowError, match=r"2 invalid .* row 1 \(pair_id 't0-0-1'\): pos_image cannot be decoded"):
+    with pytest.raises(InvalidRowError, match=r"2 invalid .* row 1 \(pair_id 't0-0-1'\): pos_image does not decode"):
         check_pairs(broken)
     checked = check_pairs(broken, drop_invalid_rows=True)
     assert checked.dropped_rows == 2
@@ -259,7 +259,7 @@ def test_image_columns_of_file_paths_train(tiny_models, tmp_path):
             row[column] = str(path)
     rows[3]["neg_image"] = str(tmp_path / "missing.png")
     dataset = Dataset.from_list(rows)
-    with pytest.raises(InvalidRowError, match=r"row 3 .*neg_image cannot be decoded"):
+    with pytest.raises(InvalidRowError, match=r"row 3 .*neg_image does not decode"):
         check_pairs(dataset)
     checked = check_pairs(dataset, drop_invalid_rows=True)
     assert checked.dropped_rows == 1 and isinstance(checked.dataset.features["pos_image"], Image)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,14 +17,18 @@ class InvalidRowError(ValueError):
     """A CulTwin row with a missing or undecodable image, or an empty caption or concept name."""
 
 
-def row_problem(row: dict[str, Any]) -> str | None:
+def row_problem(row: dict[str, Any], check_image: Callable[[dict], str | None] | None = None) -> str | None:
     """What is wrong with a CulTwin row (``None`` when it can be trained on).
 
     Images may be PIL images or undecoded ``{"bytes", "path"}`` dicts (``datasets.Image(decode=False)``);
-    undecoded ones are checked with ``PIL.Image.verify``, which reads the whole file structure
-    without decoding pixels.
+    undecoded ones are judged by ``check_image`` (default `cultureclip.imaging.image_problem`, the
+    check every command uses; `check_pairs` passes a memoised one).
     """
     from PIL import Image
+
+    from cultureclip.imaging import image_problem
+
+    check_image = check_image or image_problem
 
     for column in IMAGE_COLUMNS:
         image = row.get(column)
@@ -32,11 +36,9 @@ def row_problem(row: dict[str, Any]) -> str | None:
             continue
         if image is None or not (image.get("bytes") or image.get("path")):
             return f"{column} is missing"
-        try:
-            with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as opened:
-                opened.verify()
-        except Exception as error:  # PIL raises many types for a broken file
-            return f"{column} cannot be decoded ({type(error).__name__}: {error})"
+        problem = check_image(image)
+        if problem:
+            return f"{column} {problem}"
     for column in TEXT_COLUMNS:
         text = row.get(column)
         if not isinstance(text, str) or not text.strip():
@@ -85,6 +87,8 @@ class DataCollatorForCulTwin:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
+        from cultureclip.imaging import decode_image
+
         for row in rows:
             problem = row_problem(row)
             if problem:
@@ -95,7 +99,7 @@ class DataCollatorForCulTwin:
         texts: dict[str, int] = {}
         indices = {column: [texts.setdefault(row[column], len(texts)) for row in rows] for column in TEXT_COLUMNS}
         tokens = self.processor.tokenizer(list(texts), padding="longest", truncation=True, return_tensors="pt")
-        images = [_as_pil(row[column]) for column in IMAGE_COLUMNS for row in rows]
+        images = [decode_image(row[column]) for column in IMAGE_COLUMNS for row in rows]
         pixel_values = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
         batch = {
             "pixel_values": pixel_values,
@@ -113,13 +117,3 @@ class DataCollatorForCulTwin:
 def _concept_key(row: dict[str, Any], side: str) -> str:
     concept_id = row.get(f"{side}_concept_id")
     return f"id:{concept_id}" if concept_id else f"name:{row[f'{side}_concept']}"
-
-
-def _as_pil(image):
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    source = io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]
-    with Image.open(source) as opened:
-        return opened.convert("RGB")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,14 +71,16 @@ class CheckedPairs:
 def check_pairs(dataset: Dataset, drop_invalid_rows: bool = False) -> CheckedPairs:
     """Find rows with a missing/undecodable image or an empty caption or concept name.
 
-    Images are checked undecoded (``PIL.Image.verify``), so this pass is much cheaper than training.
-    Image columns that hold file paths are cast to ``datasets.Image`` in the returned dataset.
+    Images are judged by `cultureclip.imaging.image_problem` (a full decode, the check every command
+    uses), each distinct image once: a CulTwin image is in 10 pairs. Image columns that hold file paths are cast to ``datasets.Image`` in the returned dataset.
 
     Raises:
         InvalidRowError: when a row is invalid and ``drop_invalid_rows`` is False; the message names
             the first such row and the number of invalid rows.
     """
     from datasets import Image
+
+    from cultureclip.imaging import image_problem
 
     for column in IMAGE_COLUMNS:
         if column in dataset.column_names and not isinstance(dataset.features[column], Image):
@@ -87,7 +90,15 @@ def check_pairs(dataset: Dataset, drop_invalid_rows: bool = False) -> CheckedPai
     )
     for column in IMAGE_COLUMNS:
         undecoded = undecoded.cast_column(column, Image(decode=False))
-    bad = [(index, row, problem) for index, row in enumerate(undecoded) if (problem := row_problem(row))]
+    verdicts: dict = {}
+
+    def check_image(image: dict) -> str | None:
+        key = hashlib.sha1(image["bytes"]).digest() if image.get("bytes") else image.get("path")
+        if key not in verdicts:
+            verdicts[key] = image_problem(image)
+        return verdicts[key]
+
+    bad = [(index, row, problem) for index, row in enumerate(undecoded) if (problem := row_problem(row, check_image))]
     if not bad:
         return CheckedPairs(dataset, 0)
     if not drop_invalid_rows:

@@ -13,7 +13,14 @@ from .pretrain import PretrainConfig, pretrain
 from .render import Difficulty
 from .world import KINDS
 
-DEFAULT_VARIANTS = ("caption_clip", "caption_negclip", "concept_negclip", "cultureclip", "cultureclip_nomask")
+DEFAULT_VARIANTS = (
+    "caption_clip",
+    "caption_clip_both_sides",
+    "caption_negclip",
+    "concept_negclip",
+    "cultureclip",
+    "cultureclip_nomask",
+)
 NOMASK = "_nomask"
 """A variant name ending in this suffix trains with both duplicate masks off (the public code's loss)."""
 

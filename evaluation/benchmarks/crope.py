@@ -1,9 +1,12 @@
 """CROPE: does the image show the culture-specific target concept or the concept it is defined by?
 
-The public protocol: keep rows whose ``answer`` is ``"no"``; the options are "There is {target} in
-the image." and "There is {definition} in the image.", shuffled once per row (``random.seed(42)``
-once before the walk); the main image must pick the target and each definition image the
-definition. Every image is one question.
+The public protocol: drop rows whose images cannot be decoded (before anything else); keep rows
+whose ``answer`` is ``"no"`` compared case-insensitively; skip a row whose target or definition
+concept is empty, before its shuffle; the options are "There is {target} in the image." and
+"There is {definition} in the image.", shuffled once per row (``random.seed(42)`` once before the
+walk); the main image must pick the target and each definition image the definition. Every image
+is one question. A row counts as unreadable when its main image or any of its definition images
+cannot be decoded (decoding the row decodes them all).
 """
 
 from __future__ import annotations
@@ -32,12 +35,17 @@ def build_questions(
     metadata: Sequence[dict],
     answers: Sequence[str],
     seed: int,
+    readable: Sequence[bool] | None = None,
 ) -> list[Question]:
-    """The protocol's questions: per kept row, the main image then each definition image."""
+    """The protocol's questions: per kept row, the main image then each definition image.
+
+    ``readable``: per row, whether all its images decode (default: all); unreadable rows are
+    dropped before any random call. ``fields["row"]`` is the row's index in the dataset.
+    """
     rng = random.Random(seed)
     questions = []
     for row, (image, definitions, meta, answer) in enumerate(zip(images, definition_images, metadata, answers)):
-        if answer != KEPT_ANSWER:
+        if (readable is not None and not readable[row]) or not _kept(meta, answer):
             continue
         target, definition = TEMPLATE.format(meta["image_en_concept"]), TEMPLATE.format(meta["definition_concept"])
         options = [target, definition]
@@ -48,6 +56,13 @@ def build_questions(
             role = {**fields, "role": "definition", "position": position}
             questions.append(Question(definition_image, options, options.index(definition), role))
     return questions
+
+
+def _kept(meta: dict, answer: str | None) -> bool:
+    """The public filters: answer "no" in any case, and both concepts named."""
+    return (
+        (answer or "").lower() == KEPT_ANSWER and bool(meta["image_en_concept"]) and bool(meta["definition_concept"])
+    )
 
 
 def run(context: Context) -> dict:
@@ -65,11 +80,16 @@ def run(context: Context) -> dict:
             f"The CROPE definition column {columns['definition_images_column']!r} holds one image per row, not a "
             "list of images; map definition_images_column to the column with the list of definition images."
         )
+    main = context.index_images(columns["image_column"])
+    answers = list(dataset[columns["answer_column"]])
     questions = build_questions(
-        context.index_images(columns["image_column"]).keys,
-        definitions.keys,
-        metadata,
-        list(dataset[columns["answer_column"]]),
-        context.seed,
+        main.keys, definitions.keys, metadata, answers, context.seed, context.readable_rows(main, definitions)
     )
-    return score_multiple_choice(context, questions, group_fields=("role",))
+    result = score_multiple_choice(context, questions, group_fields=("role",))
+    # Rows answered "no" that the protocol skips for an empty concept name: counted, not hidden.
+    result["empty_concept_rows"] = [
+        row
+        for row, (meta, answer) in enumerate(zip(metadata, answers))
+        if (answer or "").lower() == KEPT_ANSWER and not _kept(meta, answer)
+    ]
+    return result

@@ -2,8 +2,8 @@
 
 The public protocol: keep regions with at least 4 distinct concepts; for each item in order, sample 3
 other concepts of its region, build the options from one template and shuffle them;
-``random.seed(42)`` once before the walk. Candidates are sorted before sampling, which makes the
-options identical on every run.
+``random.seed(42)`` once before the walk; rows whose image cannot be decoded are dropped before
+all of this. Candidates are sorted before sampling, which makes the options identical on every run.
 """
 
 from __future__ import annotations
@@ -20,19 +20,29 @@ OPTIONS: dict = {}
 TEMPLATE = "The item in the picture is {concept} in {region}"
 
 
-def build_questions(images: Sequence, regions: Sequence[str], concepts: Sequence[str], seed: int) -> list[Question]:
-    """The protocol's questions, one per kept row, in dataset order."""
+def build_questions(
+    images: Sequence,
+    regions: Sequence[str],
+    concepts: Sequence[str],
+    seed: int,
+    readable: Sequence[bool] | None = None,
+) -> list[Question]:
+    """The protocol's questions, one per kept row, in dataset order (``readable``: see `four_way_questions`)."""
 
     def render(region: str, concept: str) -> str:
         return TEMPLATE.format(concept=concept, region=region)
 
-    return four_way_questions(images, regions, concepts, render, seed, names=("region", "concept"))
+    return four_way_questions(images, regions, concepts, render, seed, names=("region", "concept"), readable=readable)
 
 
 def run(context: Context) -> dict:
     columns, dataset = context.options, context.dataset
-    images = context.index_images(columns["image_column"]).keys
+    index = context.index_images(columns["image_column"])
     questions = build_questions(
-        images, list(dataset[columns["region_column"]]), list(dataset[columns["concept_column"]]), context.seed
+        index.keys,
+        list(dataset[columns["region_column"]]),
+        list(dataset[columns["concept_column"]]),
+        context.seed,
+        context.readable_rows(index),
     )
     return score_multiple_choice(context, questions, group_fields=("region",))

@@ -4,6 +4,10 @@ Each row is an image with one caption or a list of captions. Image->text: a hit 
 the image's captions is among the k most similar captions; text->image: when the caption's image is
 among the k most similar images. The headline ``accuracy`` (with ``correct`` / ``total``) is
 image->text Recall@1.
+
+Rows with identical image bytes are, by default, separate gallery items with tied scores, as in
+CLIP_benchmark (a caption then finds its row's image or its twin first, as ``torch.topk`` breaks
+the tie); ``merge_identical_images=True`` makes them one item holding every caption of those rows.
 """
 
 from __future__ import annotations
@@ -14,25 +18,40 @@ from ..scoring import Context
 DATASET = None
 SPLIT = "test"
 COLUMNS = {"image_column": "image", "caption_column": "caption"}
-OPTIONS: dict = {}
+OPTIONS: dict = {"merge_identical_images": False}
 CUTOFFS = (1, 5, 10)
+
+
+def gallery(keys: list[str], readable: set[str], merge: bool) -> list[tuple[str, list[int]]]:
+    """The gallery items ``(image key, rows)``: one per readable row, or one per distinct image when ``merge``."""
+    items: dict = {}
+    for row, key in enumerate(keys):
+        if key in readable:
+            items.setdefault(key if merge else row, (key, []))[1].append(row)
+    return list(items.values())
 
 
 def run(context: Context) -> dict:
     import torch
 
     options, dataset = context.options, context.dataset
+    merge = options["merge_identical_images"]
+    if not isinstance(merge, bool):
+        raise ValueError(
+            f"merge_identical_images={merge!r} must be True or False "
+            "(on the command line --option retrieval.merge_identical_images=True)."
+        )
     keys = context.index_images(options["image_column"]).keys
     embedded = context.image_embeddings(keys)
     captions = [[value] if isinstance(value, str) else list(value) for value in dataset[options["caption_column"]]]
-    images = [key for key in dict.fromkeys(keys) if key in embedded]
-    image_id = {key: position for position, key in enumerate(images)}
-    pairs = [(text, image_id[key]) for key, texts in zip(keys, captions) if key in image_id for text in texts]
+    images = gallery(keys, set(embedded), merge)
+    item_of = {row: item for item, (_, rows) in enumerate(images) for row in rows}
+    pairs = [(text, item_of[row]) for row in sorted(item_of) for text in captions[row]]  # captions in dataset order
     if not pairs:
         raise ValueError("No image could be scored: every image is unreadable (see unreadable_images).")
     texts = context.text_embeddings(text for text, _ in pairs)
     text_matrix = torch.stack([texts[text] for text, _ in pairs])
-    similarity = torch.stack([embedded[key] for key in images]) @ text_matrix.T
+    similarity = torch.stack([embedded[key] for key, _ in images]) @ text_matrix.T
     captions_of = [[] for _ in images]
     for caption_id, (_, image) in enumerate(pairs):
         captions_of[image].append(caption_id)
@@ -43,8 +62,14 @@ def run(context: Context) -> dict:
     )
     top1 = similarity.argmax(dim=1).tolist()
     items = [
-        {"image": key, "caption_ids": captions_of[image], "predicted_caption_id": top1[image], "fields": {}}
-        for key, image in image_id.items()
+        {
+            "image": key,
+            "rows": rows,
+            "caption_ids": captions_of[item],
+            "predicted_caption_id": top1[item],
+            "fields": {},
+        }
+        for item, (key, rows) in enumerate(images)
     ]
     correct = sum(item["predicted_caption_id"] in item["caption_ids"] for item in items)
     return {
