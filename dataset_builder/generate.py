@@ -58,8 +58,7 @@ def _versions() -> dict[str, str]:
 
 
 def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
-    """Fails on bad stage names, input files, local model paths or (offline) uncached Hub ids before
-    the run folder is started."""
+    """Fails on bad stage names, input files or local model paths before the run folder is started."""
     from .curated import load_curated
 
     bad = [s for s in stages if s not in STAGES]
@@ -72,8 +71,6 @@ def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
             f"no such local path: {', '.join(missing)}; pass the right --models-dir or fix the config field "
             "(a Hub id is org/name)."
         )
-    for name, reference in config.references().items():
-        check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
 
 
 def start_run(config: GenerationConfig, run_dir: Path) -> dict:
@@ -197,6 +194,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     variables = {"models_dir": args.models_dir} if args.models_dir else {}
     config = load_config(args.config, args.overrides, variables)
+    for name, reference in config.references().items():  # offline, a Hub id must be in the cache
+        check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     try:
         record = generate(config, args.output_dir, stages, progress=not args.no_progress)
