@@ -194,8 +194,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     variables = {"models_dir": args.models_dir} if args.models_dir else {}
     config = load_config(args.config, args.overrides, variables)
+    local = config.local_paths()  # checked together by generate(), with the --models-dir hint
     for name, reference in config.references().items():  # offline, a Hub id must be in the cache
-        check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
+        if name not in local:
+            check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     try:
         record = generate(config, args.output_dir, stages, progress=not args.no_progress)
