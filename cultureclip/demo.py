@@ -78,8 +78,18 @@ class DemoConfig:
                 f"test_pairs={self.test_pairs} leaves no twin pair to train on out of twin_pairs="
                 f"{self.twin_pairs}; use fewer test pairs or more twin pairs."
             )
-        if self.push_to_hub is not None and ("/" in self.push_to_hub or not self.push_to_hub):
-            raise ValueError(f"--push-to-hub {self.push_to_hub!r}: give an organisation or user name, e.g. my-org.")
+        if self.push_to_hub is not None:
+            from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+            try:
+                if "/" in self.push_to_hub:
+                    raise HFValidationError("a name has no '/'")
+                for name in REPOSITORIES:
+                    validate_repo_id(f"{self.push_to_hub}/{name}")
+            except HFValidationError:
+                raise ValueError(
+                    f"--push-to-hub {self.push_to_hub!r}: give an organisation or user name, e.g. my-org."
+                ) from None
         output_dir = Path(self.output_dir)
         check_output_dir(output_dir, overwrite=self.overwrite)
         object.__setattr__(self, "output_dir", output_dir)

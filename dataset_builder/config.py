@@ -369,17 +369,18 @@ class GenerationConfig:
             raise ValueError(_describe(error.errors()[0])) from None
 
 
-_SECTIONS = {
-    "selection": SelectionConfig,
-    "text_model": ModelConfig,
-    "vision_model": ModelConfig,
-    "captions": CaptionConfig,
-    "diffusion": DiffusionConfig,
-    "quality": QualityConfig,
-    "bottom_up": BottomUpConfig,
-}
-for _cls in (GenerationConfig, *_SECTIONS.values()):
-    _cls.__pydantic_config__ = {"strict": True, "extra": "forbid"}
+# How pydantic validates these dataclasses when a config is read (`GenerationConfig.from_dict`):
+# no coercion ("false" stays a string, so it is refused) and no unknown keys.
+for _section in (
+    GenerationConfig,
+    SelectionConfig,
+    ModelConfig,
+    CaptionConfig,
+    DiffusionConfig,
+    QualityConfig,
+    BottomUpConfig,
+):
+    _section.__pydantic_config__ = {"strict": True, "extra": "forbid"}
 
 _EXPECTED = {
     "int_type": "must be a whole number",

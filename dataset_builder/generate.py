@@ -66,8 +66,7 @@ def _versions() -> dict[str, str]:
 
 
 def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
-    """Fails on bad stage names, input files, local model paths or (offline) uncached Hub ids before
-    the run folder is started."""
+    """Fails on bad stage names, input files or local model paths before the run folder is started."""
     from .curated import load_curated
 
     bad = [s for s in stages if s not in STAGES]
@@ -80,8 +79,6 @@ def check_inputs(config: GenerationConfig, stages: list[str]) -> None:
             f"no such local path: {', '.join(missing)}; pass the right --models-dir or fix the config field "
             "(a Hub id is org/name)."
         )
-    for name, reference in config.references(stages).items():
-        check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
 
 
 def start_run(config: GenerationConfig, run_dir: Path) -> RunRecord:
@@ -228,6 +225,10 @@ def main(argv: list[str]) -> int:
     variables = {"models_dir": args.models_dir} if args.models_dir else {}
     config = load_config(args.config, args.overrides, variables)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    local = config.local_paths(stages)  # checked together by generate(), with the --models-dir hint
+    for name, reference in config.references(stages).items():  # offline, a Hub id must be in the cache
+        if name not in local:
+            check_reference(reference, name, "dataset" if name == "bottom_up.dataset" else "model")
     try:
         record = generate(config, args.output_dir, stages, progress=not args.no_progress)
     except RunFailed as error:

@@ -226,3 +226,15 @@ def test_missing_local_paths_say_not_found(tmp_path, capsys):
     assert code == 2 and "--base-model './nope' not found" in err
     code, err = run(["validate-dataset", str(tmp_path / "nope")], capsys)
     assert code == 2 and "not found" in err
+
+
+def test_the_cultwin_defaults_name_one_repository():
+    import inspect
+
+    from cultureclip import CULTWIN_REPO_ID
+    from cultureclip.dataset_builder.card import render_card
+    from cultureclip.dataset_builder.release import ReleaseConfig
+    from cultureclip.evaluation.benchmarks import get_benchmark
+
+    card_default = inspect.signature(render_card).parameters["repo_id"].default
+    assert get_benchmark("cultwin").DATASET == ReleaseConfig().repo_id == card_default == CULTWIN_REPO_ID

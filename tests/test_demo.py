@@ -95,6 +95,7 @@ def test_demo_refuses_a_used_folder(tmp_path):
         ({"twin_pairs": 4, "test_pairs": 4}, "test_pairs=4 leaves no twin pair"),
         ({"train_steps": 0}, "train_steps=0"),
         ({"push_to_hub": "org/name"}, "organisation or user name"),
+        ({"push_to_hub": ".."}, "organisation or user name"),
     ],
 )
 def test_demo_bad_options(tmp_path, kwargs, message):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from cultureclip.cli import main as cli_main
 from cultureclip.dataset_builder import backends
 from cultureclip.dataset_builder.config import load_config
-from cultureclip.dataset_builder.generate import generate, main
+from cultureclip.dataset_builder.generate import generate
 from cultureclip.dataset_builder.records import (
     FILES,
     Caption,
@@ -31,6 +32,10 @@ from cultureclip.schemas import RunRecord
 
 SAMPLE = str(Path("tests/data/curated_sample.jsonl").resolve())
 TINY = "configs/cultwin_tiny.yaml"
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["generate", *argv])
 
 
 def tiny_argv(tiny_models, out, *sets):

@@ -125,3 +125,18 @@ def test_generate_refuses_a_folder_it_did_not_start(tmp_path, capsys):
     assert main([*argv, "--stages", "concepts", "--output-dir", str(out)]) == 2
     assert "is not empty" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_evaluate_overwrite_leaves_no_stale_results(tiny_models, release_dir, tmp_path):
+    """Issue 12: a new evaluation into a folder replaced only some files; a baseline from an earlier
+    run stayed beside the new summary."""
+    from cultureclip.evaluation import load_results
+
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--model", str(tiny_models["clip"]), "--benchmarks", "cultwin", "--no-plots", "--no-cache"]
+    argv += ["--dataset", f"cultwin={release_dir}", "--output-dir", str(out)]
+    assert main([*argv, "--baseline", str(tiny_models["clip"])]) == 0
+    assert (out / "baseline" / "cultwin.json").is_file()
+    assert main(argv) == 2  # not empty
+    assert main([*argv, "--overwrite"]) == 0
+    assert not (out / "baseline").exists() and load_results(out)["baseline"] == {}

@@ -136,3 +136,26 @@ def test_train_help_is_short_and_shows_each_default_once(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help-all"])
     assert "--torch_compile" in capsys.readouterr().out
+
+
+def test_config_values_are_typed_as_flags_are(tmp_path, capsys):
+    """Issue 14.17 for train: a config value is checked as the same flag would be, before a model loads."""
+    config = tmp_path / "c.yaml"
+    config.write_text("base_model: 42\n")
+    with pytest.raises(ValueError, match=r"base_model=42 must be text"):
+        parse_args(["--config", str(config)])
+    config.write_text("lora_r: 4.5\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--config", str(config), "--output-dir", str(tmp_path / "run")])
+    assert (
+        exit_.value.code == 2
+        and "invalid int value: '4.5'" in capsys.readouterr().err
+        and not (tmp_path / "run").exists()
+    )
+    config.write_text("mask_duplicate_concepts: 'false'\nlearning_rate: 2.0e-5\nlora_target_modules: [q_proj]\n")
+    parsed, _ = parse_args(["--config", str(config)])
+    assert (parsed.mask_duplicate_concepts, parsed.learning_rate, parsed.lora_target_modules) == (
+        False,
+        2e-5,
+        ["q_proj"],
+    )

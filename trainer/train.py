@@ -248,12 +248,29 @@ def parse_args(argv: list[str]):
     if unknown:
         where = f"{known.config} or --set" if known.config else "--set"
         raise ValueError(f"{where}: unknown option(s) {unknown}; see 'cultureclip train --help-all'.")
-    parser.set_defaults(**defaults)
+    parser.set_defaults(**_typed_by_the_parser(parser, defaults))
     if known.help:
         print(short_help(parser))
         raise SystemExit(0)
     config, data, *_ = parser.parse_args_into_dataclasses(args=rest)
     return config, data
+
+
+def _typed_by_the_parser(parser, values: dict[str, Any]) -> dict[str, Any]:
+    """Config-file and --set scalars go through each option's own type, as if given as flags (argparse
+    converts only string defaults): ``lora_r: 4.5`` or ``learning_rate: high`` fail as a flag would,
+    and a number where text is expected (``base_model: 42``) is refused, not turned into text."""
+    types = {}
+    for action in parser._actions:  # the first action of a field: --x, not its --no_x
+        types.setdefault(action.dest, action.type)
+    typed = {}
+    for name, value in values.items():
+        if isinstance(value, bool | int | float):
+            if types[name] in (None, str):
+                raise ValueError(f'{name}={value!r} must be text; quote it ("{value}") if that is what you mean.')
+            value = str(value)
+        typed[name] = value
+    return typed
 
 
 def check_inputs(config, data) -> None:
