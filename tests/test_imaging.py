@@ -83,7 +83,7 @@ def test_one_check_judges_truncated_pngs_the_same_everywhere(tmp_path):
     """A PNG without its end chunk decodes (as in `datasets`); one cut in its pixel data does not.
     Build, validation and training give the same verdict on each (training used ``verify()``)."""
     from cultureclip.dataset_builder.records import ImageRecord
-    from cultureclip.dataset_builder.run_data import _check_image
+    from cultureclip.dataset_builder.run_data import check_image
     from cultureclip.dataset_builder.validate import _image_problem
     from cultureclip.trainer.collator import row_problem
 
@@ -96,7 +96,7 @@ def test_one_check_judges_truncated_pngs_the_same_everywhere(tmp_path):
         row |= {"pos_concept": "c", "neg_concept": "d"}
         verdicts = {
             "imaging": image_problem(data),
-            "build": _check_image(tmp_path, "c", record),
+            "build": check_image(tmp_path, "c", record),
             "validate": _image_problem(image),
             "train": row_problem(row),
         }
@@ -129,7 +129,7 @@ def test_build_dataset_treats_a_decompression_bomb_as_a_bad_image(tmp_path, caps
     run_dir = write_run(tmp_path / "run")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_500)  # the fixture's images are 32x32 = 1,024 pixels
     (run_dir / "images" / "k04-c2.png").write_bytes(encoded(Image.fromarray(noise(128, 128))))
-    assert main(["build-dataset", str(run_dir), "--output-dir", str(tmp_path / "refused")]) == 1
+    assert main(["build-dataset", str(run_dir), "--output-dir", str(tmp_path / "refused")]) == 2
     err = capsys.readouterr().err
     assert "images/k04-c2.png (caption k04-c2): does not decode (DecompressionBombError" in err
     assert "Traceback" not in err

@@ -177,7 +177,7 @@ def test_transformers_serve_with_the_tiny_llm_stopped_mid_run(tiny_models, tmp_p
     finally:
         server.kill()
         server.wait()
-    assert record["summary"]["concepts"]["failed"] == 0
+    assert record.summary["concepts"]["failed"] == 0
     rejected = [r.item_id for r in read_records(tmp_path / "run", Rejection)]
     assert sorted(rejected) == sorted(set(rejected)) and len(rejected) == 6
 
