@@ -139,4 +139,4 @@ def test_evaluate_overwrite_leaves_no_stale_results(tiny_models, release_dir, tm
     assert (out / "baseline" / "cultwin.json").is_file()
     assert main(argv) == 2  # not empty
     assert main([*argv, "--overwrite"]) == 0
-    assert not (out / "baseline").exists() and load_results(out)["baseline"] == {}
+    assert not (out / "baseline").exists() and load_results(out).baseline == {}
