@@ -67,14 +67,13 @@ class TransformersChat:
 
         self.config = config
         dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
-        extra = {}
-        if config.task == "image-text-to-text" and not is_torchvision_available():
-            processor = load_image_only_processor(config.model)
-            if processor is not None:  # its video processor needs torchvision; images do not
-                extra["processor"] = processor
-        try:  # loaded on the device: under a launcher, a pipeline keeps the model where it was loaded
+        try:
+            processor = None  # the pipeline loads the model's own
+            if config.task == "image-text-to-text" and not is_torchvision_available():
+                processor = load_image_only_processor(config.model)  # its video processor needs torchvision
+            # loaded on the device: under a launcher, a pipeline keeps the model where it was loaded
             self.pipe = pipeline(
-                config.task, model=config.model, dtype=dtype, device_map=str(default_device()), **extra
+                config.task, model=config.model, processor=processor, dtype=dtype, device_map=str(default_device())
             )
         except ImportError as error:
             if "torchvision" not in str(error).lower():
