@@ -48,14 +48,20 @@ def _copy_records(source, target, kinds) -> None:
         shutil.copy(source / FILES[kind], target / FILES[kind])
 
 
-def test_paper_config_on_the_replicas_text_stages_local_and_sd3_images(paper_replicas, tmp_path, monkeypatch):
-    # Well-formed scripted answers reach every stage; the images are the SD3 replica's, at 4 steps, no guidance.
+def _scripted_run(replicas, run_dir, monkeypatch):
+    """Every stage up to the images on well-formed scripted answers (the SD3 replica draws the images);
+    returns the run record."""
     with monkeypatch.context() as patch:
         patch.setattr(backends, "make_backend", ScriptedVLM)
-        scripted = load_config(PAPER, paper_sets(paper_replicas))
-        record = generate(scripted, tmp_path / "scripted", stages=["concepts", "twins", "captions", "images"])
+        config = load_config(PAPER, paper_sets(replicas))
+        return generate(config, run_dir, stages=["concepts", "twins", "captions", "images"], progress=False)
+
+
+def test_paper_config_on_the_replicas_text_stages_local_and_sd3_images(paper_replicas, tmp_path, monkeypatch):
+    # Well-formed scripted answers reach every stage; the images are the SD3 replica's, at 4 steps, no guidance.
+    record = _scripted_run(paper_replicas, tmp_path / "scripted", monkeypatch)
     assert record.sampling["diffusion"] == {"resolution": 64, "steps": 4, "guidance_scale": 0.0}
-    assert scripted.diffusion.dtype == "float16" and record.summary["images"]["kept"] == 4
+    assert record.config["diffusion"]["dtype"] == "float16" and record.summary["images"]["kept"] == 4
     images = read_records(tmp_path / "scripted", ImageRecord)
     assert [(i.width, i.height) for i in images] == [(64, 64)] * 4
 
@@ -71,14 +77,6 @@ def test_paper_config_on_the_replicas_text_stages_local_and_sd3_images(paper_rep
         rejections = [r for r in read_records(run, Rejection) if r.stage == stage]
         assert all("after 3 attempts" in r.detail for r in rejections), rejections
     assert read_records(tmp_path / "captions", Caption) == []
-
-
-def _scripted_run(replicas, run_dir, monkeypatch) -> None:
-    """Every stage up to the images on well-formed scripted answers (the SD3 replica draws the images)."""
-    with monkeypatch.context() as patch:
-        patch.setattr(backends, "make_backend", ScriptedVLM)
-        config = load_config(PAPER, paper_sets(replicas))
-        generate(config, run_dir, stages=["concepts", "twins", "captions", "images"], progress=False)
 
 
 def _replica_answers_concepts_and_scores_images(config, scripted, run_root) -> None:
