@@ -2,6 +2,9 @@
 
     python -m benchmarks.device_check                          # all sections, CUDA when present
     python -m benchmarks.device_check --sections train,evaluate --output device_check.json
+    python -m benchmarks.device_check --device cpu --batch-size 4 --steps 1 --warmup 0 --items 40 \
+        --image-size 32 --resolution 64 --diffusion-steps 1 --images 2 --prompts 2 --max-new-tokens 2
+                                                               # every section, tiny, on CPU
 
 Sections (each prints its figures; all of them go to the JSON file):
 
@@ -10,8 +13,10 @@ Sections (each prints its figures; all of them go to the JSON file):
   (`benchmarks.train_step`).
 * ``evaluate``: GlobalRG-Retrieval, our batched evaluation against the per-question loop
   (`benchmarks.evaluate`).
-* ``diffusion``: images/s of the Stable Diffusion 3.5 replica at 512 px and 4 steps.
-* ``vlm``: generated tokens/s of the Qwen2.5-VL replica.
+* ``diffusion``: images/s and peak memory of the Stable Diffusion 3.5 replica at 512 px and 4 steps,
+  float16 on a GPU (`benchmarks.generate.diffusion_throughput`).
+* ``vlm``: generated tokens/s and peak memory of the Qwen2.5-VL replica, bfloat16 on a GPU, the
+  captions prompt in one batch (`benchmarks.generate.vlm_throughput`).
 
 The models are random-weight replicas built on the spot (``cultureclip make-tiny-models DIR --preset
 paper``), or taken from ``--models-dir``; ``--clip`` replaces the CLIP replica. On one H200 the
@@ -77,7 +82,8 @@ def resolve_device(device: str) -> str:
 
 
 class Models:
-    """The replica folders: ``--models-dir`` or ``--clip`` when given, else built once in ``scratch``."""
+    """The replica folders: ``--models-dir`` or ``--clip`` when given, else each kind built once, when first
+    needed, in ``scratch`` (as ``make-tiny-models --preset paper`` builds it)."""
 
     def __init__(self, config: CheckConfig, scratch: Path):
         self.config, self.scratch = config, scratch
@@ -89,20 +95,9 @@ class Models:
             return str(Path(self.config.models_dir) / kind)
         folder = self.scratch / kind
         if not folder.exists():
-            if kind == "clip":
-                from cultureclip.testing.replica_clip import make_clip_replica
+            from cultureclip.testing.replicas import make_paper_replicas
 
-                make_clip_replica(folder)
-            else:
-                from cultureclip.testing.tiny_models_cli import main as make_tiny_models
-
-                try:
-                    make_tiny_models([str(self.scratch), "--preset", "paper", "--kinds", kind])
-                except SystemExit as error:  # argparse exits on a preset or kind it does not know
-                    raise RuntimeError(
-                        f"`cultureclip make-tiny-models DIR --preset paper --kinds {kind}` failed (exit status "
-                        f"{error.code}); build the replicas first and pass --models-dir DIR."
-                    ) from error
+            make_paper_replicas(self.scratch, (kind,))
         return str(folder)
 
 
@@ -182,30 +177,54 @@ def run_check(config: CheckConfig) -> dict:
     return report
 
 
+# The size options of each section: (CheckConfig field, help).
+SECTION_OPTIONS = {
+    "train": (
+        ("batch_size", "training rows per step"),
+        ("steps", "timed training steps per method"),
+        ("warmup", "untimed training steps per method first"),
+    ),
+    "evaluate": (
+        ("items", "GlobalRG-Retrieval rows"),
+        ("image_size", "GlobalRG-Retrieval image size in pixels"),
+        ("eval_batch_size", "our evaluation's batch size"),
+    ),
+    "diffusion": (
+        ("resolution", "image size in pixels"),
+        ("diffusion_steps", "denoising steps per image"),
+        ("images", "images timed, in batches of 8"),
+    ),
+    "vlm": (
+        ("prompts", "captions prompts, in one batch"),
+        ("max_new_tokens", "tokens generated per prompt"),
+    ),
+}
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and each option's default."""
+
+
 def parse_args(argv: list[str] | None) -> CheckConfig:
     defaults = CheckConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.device_check", description=__doc__, formatter_class=_HelpFormatter
+    )
     parser.add_argument("--device", default=defaults.device, help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     parser.add_argument(
         "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
     )
     parser.add_argument("--output", default=defaults.output, help="the JSON file of the figures")
-    parser.add_argument("--models-dir", help="a `make-tiny-models --preset paper` folder (default: build one)")
-    parser.add_argument("--clip", help="a CLIP folder instead of the ViT-B/32 replica (train and evaluate)")
-    for name, help_text in (
-        ("batch_size", "training rows per step"),
-        ("steps", "timed training steps per method"),
-        ("warmup", "untimed training steps per method first"),
-        ("items", "GlobalRG-Retrieval rows"),
-        ("image_size", "GlobalRG-Retrieval image size"),
-        ("eval_batch_size", "our evaluation's batch size"),
-        ("resolution", "diffusion image size"),
-        ("diffusion_steps", "diffusion denoising steps"),
-        ("images", "diffusion images"),
-        ("prompts", "VLM prompts"),
-        ("max_new_tokens", "VLM tokens per answer"),
-    ):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name), help=help_text)
+    unset = {"default": argparse.SUPPRESS}  # None: the help says what happens instead
+    parser.add_argument(
+        "--models-dir", **unset, help="a `make-tiny-models --preset paper` folder (default: the replicas, built here)"
+    )
+    parser.add_argument("--clip", **unset, help="a CLIP folder for train and evaluate (default: the ViT-B/32 replica)")
+    for section, options in SECTION_OPTIONS.items():
+        group = parser.add_argument_group(f"{section} section")
+        for name, help_text in options:
+            flag = f"--{name.replace('_', '-')}"
+            group.add_argument(flag, type=int, default=getattr(defaults, name), help=help_text)
     args = vars(parser.parse_args(argv))
     args["sections"] = tuple(name.strip() for name in args["sections"].split(",") if name.strip())
     try:

@@ -59,22 +59,30 @@ class TransformersChat:
     def __init__(self, config: ModelConfig):
         import torch
         from transformers import pipeline
+        from transformers.utils import is_torchvision_available
 
         from cultureclip.devices import default_device
 
+        from .processors import load_image_only_processor
+
         self.config = config
         dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
-        try:  # loaded on the device: under a launcher, a pipeline keeps the model where it was loaded
-            self.pipe = pipeline(config.task, model=config.model, dtype=dtype, device_map=str(default_device()))
+        try:
+            processor = None  # the pipeline loads the model's own
+            if config.task == "image-text-to-text" and not is_torchvision_available():
+                processor = load_image_only_processor(config.model)  # its video processor needs torchvision
+            # loaded on the device: under a launcher, a pipeline keeps the model where it was loaded
+            self.pipe = pipeline(
+                config.task, model=config.model, processor=processor, dtype=dtype, device_map=str(default_device())
+            )
         except ImportError as error:
             if "torchvision" not in str(error).lower():
                 raise
             raise UserError(
-                f"The processor of {config.model} needs torchvision (the Qwen2.5-VL processors do, and "
-                "`transformers serve` loads the same processor): install the torchvision build that matches "
-                "your torch, serve the model where it is installed (text_model.backend=openai), or, for the "
-                "text-only stages, set text_model.task=text-generation (the model then answers from its "
-                "tokenizer alone) with a vision_model that can read images."
+                f"The processor of {config.model} needs torchvision: install the torchvision build that "
+                "matches your torch, serve the model where it is installed (text_model.backend=openai), or, "
+                "for the text-only stages, set text_model.task=text-generation (the model then answers from "
+                "its tokenizer alone) with a vision_model that can read images."
             ) from error
         tokenizer = getattr(self.pipe, "tokenizer", None) or self.pipe.processor.tokenizer
         tokenizer.padding_side = "left"

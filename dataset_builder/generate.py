@@ -127,8 +127,8 @@ def generate(
             written by another process (`RunLocked`), or the pairs stage asked for before the
             quality stage has judged every image.
         RunFailed: a backend left items pending (the record says how many); rerun to retry them.
-        ImportError: a local model needs a library that is not installed (the Qwen2.5-VL processor:
-            torchvision); the message says how to go on.
+        ImportError: a local model needs a library that is not installed (a processor that needs
+            torchvision beyond its video processor); the message says how to go on.
     """
     from cultureclip.devices import process_state
 

@@ -211,19 +211,25 @@ def test_pairs_are_all_combinations_or_a_seeded_sample():
     )
 
 
-def test_a_processor_that_needs_torchvision_says_how_to_get_it(monkeypatch):
+@pytest.mark.parametrize("part", ["video", "image"])
+def test_a_processor_that_needs_torchvision_says_how_to_get_it(part, monkeypatch):
     import sys
 
     from transformers import pipeline  # noqa: F401 (settles the module object in sys.modules)
 
+    from cultureclip.dataset_builder import processors
     from cultureclip.dataset_builder.backends import TransformersChat
     from cultureclip.dataset_builder.config import ModelConfig
 
-    def qwen_without_torchvision(*args, **kwargs):  # what transformers raises for Qwen2.5-VL's video processor
-        raise ImportError("Qwen2VLVideoProcessor requires the Torchvision library but it was not found")
+    def needs_torchvision(*args, **kwargs):  # what transformers raises for a processor part that needs it
+        raise ImportError(f"Some{part.title()}Processor requires the Torchvision library but it was not found")
 
-    # transformers swaps its lazy module object in sys.modules: patch the one `from transformers import` reads
-    monkeypatch.setattr(sys.modules["transformers"], "pipeline", qwen_without_torchvision)
-    config = ModelConfig("Qwen/Qwen2.5-VL-7B-Instruct", task="image-text-to-text")
-    with pytest.raises(UserError, match=r"Qwen/Qwen2.5-VL-7B-Instruct needs torchvision.*backend=openai"):
+    if part == "video":  # a processor with no video processor to leave out, whose loading needs torchvision
+        monkeypatch.setattr(processors, "load_image_only_processor", lambda model: None)
+        # transformers swaps its lazy module object in sys.modules: patch the one `from transformers import` reads
+        monkeypatch.setattr(sys.modules["transformers"], "pipeline", needs_torchvision)
+    else:  # the video processor left out, but the image processor needs torchvision too
+        monkeypatch.setattr(processors, "load_image_only_processor", needs_torchvision)
+    config = ModelConfig("org/some-vlm", task="image-text-to-text")
+    with pytest.raises(UserError, match=r"org/some-vlm needs torchvision.*backend=openai"):
         TransformersChat(config)

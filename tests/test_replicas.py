@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+from clip_replica_fixtures import load_in_fresh_process
 
+from cultureclip.cli import main as cli_main
 from cultureclip.testing.replica_qwen import (
     FIRST_SPECIAL_ID,
     SPECIAL_TOKENS,
@@ -112,19 +115,18 @@ def test_replicas_are_deterministic(paper_replicas, tmp_path):
     )
 
 
-@pytest.mark.slow
-def test_replicas_load_through_the_standard_calls_in_a_fresh_process(paper_replicas):
-    """No project code: the real checkpoints' loading calls, the vision tower on an image wider than
-    one 112-pixel attention window (through the PIL image processor, since the Qwen2.5-VL processor
-    itself needs torchvision) and SD3."""
-    script = textwrap.dedent(
-        """
-        import importlib.util, sys, numpy as np, torch
-        from PIL import Image
-        from diffusers import DiffusionPipeline, StableDiffusion3Pipeline
-        from transformers import AutoProcessor, AutoTokenizer, Qwen2_5_VLForConditionalGeneration
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-        vlm, diffusion = sys.argv[1:]
+# No project code: the real checkpoints' loading calls, the vision tower on an image wider than one
+# 112-pixel attention window (through the PIL image processor, since the Qwen2.5-VL processor itself
+# needs torchvision) and SD3.
+LOAD_SCRIPT = textwrap.dedent(
+    """
+    import importlib.util, sys, numpy as np, torch
+    from PIL import Image
+    from diffusers import DiffusionPipeline, StableDiffusion3Pipeline
+    from transformers import AutoProcessor, AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    def generate_from_an_image(vlm):
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm)
         tokenizer = AutoTokenizer.from_pretrained(vlm)
         image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (150, 250, 3), dtype=np.uint8))
@@ -145,18 +147,47 @@ def test_replicas_load_through_the_standard_calls_in_a_fresh_process(paper_repli
             inputs = dict(tokenizer([expanded], return_tensors="pt"), **pixels)
         out = model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
         assert out.shape[1] == inputs["input_ids"].shape[1] + 3
-        for loader in (DiffusionPipeline, StableDiffusion3Pipeline):
-            pipe = loader.from_pretrained(diffusion)
-            assert type(pipe) is StableDiffusion3Pipeline
-        pipe.set_progress_bar_config(disable=True)
-        generator = torch.Generator().manual_seed(0)
-        [picture] = pipe("Jiaozi", num_inference_steps=2, guidance_scale=0.0, height=32, width=32, generator=generator).images
-        assert picture.size == (32, 32)
-        assert not [name for name in sys.modules if name.startswith("cultureclip")]
-        print("loaded")
-        """
-    )
-    command = [sys.executable, "-c", script, str(paper_replicas["vlm"]), str(paper_replicas["diffusion"])]
+
+    diffusion, *qwen_folders = sys.argv[1:]
+    for vlm in qwen_folders:
+        generate_from_an_image(vlm)
+    for loader in (DiffusionPipeline, StableDiffusion3Pipeline):
+        pipe = loader.from_pretrained(diffusion)
+        assert type(pipe) is StableDiffusion3Pipeline
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    [picture] = pipe("Jiaozi", num_inference_steps=2, guidance_scale=0.0, height=32, width=32, generator=generator).images
+    assert picture.size == (32, 32)
+    assert not [name for name in sys.modules if name.startswith("cultureclip")]
+    print("loaded")
+    """
+)
+
+
+def load_generation_replicas_in_fresh_process(diffusion: Path, *qwen_folders: Path) -> None:
+    """Loads the SD3 replica and each Qwen2.5-VL replica folder with the standard calls in a new process."""
+    command = [sys.executable, "-c", LOAD_SCRIPT, str(diffusion), *map(str, qwen_folders)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd="/")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("loaded")
+
+
+@pytest.mark.slow
+def test_replicas_load_through_the_standard_calls_in_a_fresh_process(paper_replicas):
+    load_generation_replicas_in_fresh_process(paper_replicas["diffusion"], paper_replicas["vlm"])
+
+
+@pytest.mark.slow
+def test_the_whole_paper_preset_through_the_cli(tmp_path, capsys):
+    root = tmp_path / "models"
+    assert cli_main(["make-tiny-models", str(root), "--preset", "paper"]) == 0
+    printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert printed == {kind: str(root / kind) for kind in ("clip", "diffusion", "llm", "vlm")}
+    assert json.loads((root / "tiny_models.json").read_text())["mirrors"] == {
+        "clip": "openai/clip-vit-base-patch32",
+        "diffusion": "stabilityai/stable-diffusion-3.5-large-turbo",
+        "llm": "Qwen/Qwen2.5-VL-7B-Instruct",
+        "vlm": "Qwen/Qwen2.5-VL-7B-Instruct",
+    }
+    load_in_fresh_process(root / "clip")
+    load_generation_replicas_in_fresh_process(root / "diffusion", root / "llm", root / "vlm")

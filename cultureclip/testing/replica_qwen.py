@@ -169,9 +169,10 @@ def make_qwen_replica(out_dir: str | Path, seed: int = 0) -> Path:
     ``preprocessor_config.json``, ``chat_template.json`` and a ``replica.json`` saying what it mirrors
     and what differs.
 
-    The files are written directly (not with ``Qwen2_5_VLProcessor.save_pretrained``) because the
-    processor cannot be built without torchvision (its video processor needs it), and the real
-    repository has exactly these files.
+    The files are written directly (not with ``Qwen2_5_VLProcessor.save_pretrained``) because the full
+    processor cannot be built without torchvision (its video processor needs it; the project's local
+    backend builds it without one, `cultureclip.dataset_builder.processors`), and the real repository
+    has exactly these files.
     """
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
