@@ -138,7 +138,8 @@ def generate(
     run_dir = Path(run_dir)
     new = read_run_record(run_dir) is None and not owned(run_dir)  # else a run to resume
     if new:
-        check_output_dir(run_dir)  # on every process, before any of them writes
+        check_output_dir(run_dir)
+    state.wait_for_everyone()  # every process has judged the folder before the main one writes its lock
     run_dir.mkdir(parents=True, exist_ok=True)
     with lock_run(run_dir) if state.is_main_process else nullcontext():
         return _generate(config, run_dir, stages, progress, state, new)

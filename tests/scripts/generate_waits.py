@@ -1,7 +1,9 @@
 """Run under ``torchrun --nproc_per_node=2`` (gloo) with the tiny models' folder and a run folder: while the main
 process runs a language stage longer than torch's default process-group timeout (lowered here to 2 s), the
-other process waits for it instead of aborting. Exits non-zero on a timeout."""
+other process waits for it instead of aborting. The other process also judges the new run folder late: the
+main process must not write into it (its lock) before then. Exits non-zero on a timeout or a refused folder."""
 
+import os
 import sys
 import time
 from datetime import timedelta
@@ -29,6 +31,14 @@ def main():
         {"models_dir": sys.argv[1]},
     )
     generate.STAGE_RUNNERS["concepts"] = slow_stage
+    if os.environ.get("RANK") == "1":
+        read = generate.read_run_record
+
+        def late(run_dir):
+            time.sleep(2)
+            return read(run_dir)
+
+        generate.read_run_record = late
     generate.generate(config, Path(sys.argv[2]), ["concepts"], progress=False)
     from accelerate import PartialState
 
