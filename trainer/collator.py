@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from typing import Any
 
+from .images import ConceptImages, to_pil, verify_image
+
+SIDES = ("pos", "neg")
 IMAGE_COLUMNS = ("pos_image", "neg_image")
 TEXT_COLUMNS = ("pos_caption", "neg_caption", "pos_concept", "neg_concept")
 # The batch keys of the duplicate masks' ids, as `CultureCLIPLoss` takes them (``pos_caption_ids``...).
@@ -17,26 +19,20 @@ class InvalidRowError(ValueError):
     """A CulTwin row with a missing or undecodable image, or an empty caption or concept name."""
 
 
-def row_problem(row: dict[str, Any]) -> str | None:
+def row_problem(row: dict[str, Any], images: ConceptImages | None = None) -> str | None:
     """What is wrong with a CulTwin row (``None`` when it can be trained on).
 
-    Images may be PIL images or undecoded ``{"bytes", "path"}`` dicts (``datasets.Image(decode=False)``);
-    undecoded ones are checked with ``PIL.Image.verify``, which reads the whole file structure
-    without decoding pixels.
+    A row's images are its ``pos_image``/``neg_image`` (PIL images or undecoded ``{"bytes", "path"}``
+    dicts, checked with ``PIL.Image.verify``), or, in a release's ``pairs`` rows, the images its
+    ``{side}_concept_id`` and ``{side}_image_index`` name in ``images``.
     """
-    from PIL import Image
-
-    for column in IMAGE_COLUMNS:
-        image = row.get(column)
-        if isinstance(image, Image.Image):
-            continue
-        if image is None or not (image.get("bytes") or image.get("path")):
-            return f"{column} is missing"
-        try:
-            with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as opened:
-                opened.verify()
-        except Exception as error:  # PIL raises many types for a broken file
-            return f"{column} cannot be decoded ({type(error).__name__}: {error})"
+    for side, column in zip(SIDES, IMAGE_COLUMNS):
+        if column not in row and images is not None and f"{column}_index" in row:
+            problem = images.problem(row[f"{side}_concept_id"], row[f"{column}_index"])
+        else:
+            problem = verify_image(row.get(column))
+        if problem:
+            return f"{column} {problem}"
     for column in TEXT_COLUMNS:
         text = row.get(column)
         if not isinstance(text, str) or not text.strip():
@@ -60,12 +56,15 @@ class DataCollatorForCulTwin:
     """Collate CulTwin ``pairs`` rows for `CultureCLIPTrainer`.
 
     Reads ``pos_image, neg_image, pos_caption, neg_caption, pos_concept, neg_concept`` and the
-    optional ``pos_concept_id, neg_concept_id``; other columns are ignored. Every distinct string
+    optional ``pos_concept_id, neg_concept_id``; other columns are ignored. Rows of a release's
+    ``pairs`` config have no images but ``pos_image_index, neg_image_index``: their images come
+    from ``images`` (the release's ``concepts``), each decoded and preprocessed once per process. Every distinct string
     among the captions and concept names of the batch is tokenized once, padded to the longest
     (not to 77 tokens), and each row points at its texts by index.
 
     Args:
         processor: a ``CLIPProcessor`` (tokenizer + image processor).
+        images: the `ConceptImages` that release ``pairs`` rows name (``None``: rows carry their images).
 
     Returns (from `__call__`): a dict of tensors:
         ``pixel_values`` ``(2B, 3, H, W)``: the B positive images, then the B twin images;
@@ -81,12 +80,13 @@ class DataCollatorForCulTwin:
     """
 
     processor: Any
+    images: ConceptImages | None = None
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
         for row in rows:
-            problem = row_problem(row)
+            problem = row_problem(row, self.images)
             if problem:
                 raise InvalidRowError(
                     f"CulTwin {describe_row(row)}: {problem}. Fix the data, or drop such rows before training "
@@ -95,31 +95,28 @@ class DataCollatorForCulTwin:
         texts: dict[str, int] = {}
         indices = {column: [texts.setdefault(row[column], len(texts)) for row in rows] for column in TEXT_COLUMNS}
         tokens = self.processor.tokenizer(list(texts), padding="longest", truncation=True, return_tensors="pt")
-        images = [_as_pil(row[column]) for column in IMAGE_COLUMNS for row in rows]
-        pixel_values = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        pixel_values = self._pixel_values(rows)
         batch = {
             "pixel_values": pixel_values,
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
             **{f"{column}_index": torch.tensor(index) for column, index in indices.items()},
         }
-        for side in ("pos", "neg"):
+        for side in SIDES:
             keys = [_concept_key(row, side) for row in rows]
             batch[f"{side}_concept_ids"] = torch.tensor([stable_id(key) for key in keys])
             batch[f"{side}_caption_ids"] = torch.tensor([stable_id(row[f"{side}_caption"]) for row in rows])
         return batch
 
+    def _pixel_values(self, rows: list[dict[str, Any]]):
+        """The B positive images, then the B twin images."""
+        if all(column in rows[0] for column in IMAGE_COLUMNS) or self.images is None:
+            images = [to_pil(row[column]) for column in IMAGE_COLUMNS for row in rows]
+            return self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        keys = [(row[f"{side}_concept_id"], row[f"{side}_image_index"]) for side in SIDES for row in rows]
+        return self.images.pixel_values(keys, self.processor.image_processor)
+
 
 def _concept_key(row: dict[str, Any], side: str) -> str:
     concept_id = row.get(f"{side}_concept_id")
     return f"id:{concept_id}" if concept_id else f"name:{row[f'{side}_concept']}"
-
-
-def _as_pil(image):
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    source = io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]
-    with Image.open(source) as opened:
-        return opened.convert("RGB")

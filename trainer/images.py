@@ -1,0 +1,128 @@
+"""`ConceptImages`: the images of CulTwin ``concepts`` rows, which ``pairs`` rows name by position.
+
+A release stores every image once, in ``concepts`` (``images`` aligned with ``captions``); a pair
+names its images as ``(pos_concept_id, pos_image_index)`` and ``(neg_concept_id, neg_image_index)``.
+`DataCollatorForCulTwin` looks them up here, and each image is decoded and preprocessed once per
+process (each dataloader worker keeps its own cache), however many pairs use it.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from datasets import Dataset
+
+ImageKey = tuple[str, int]
+"""``(concept_id, position in the concept's images)``."""
+
+
+class MissingImageError(ValueError):
+    """A pair names an image that its ``concepts`` rows do not have."""
+
+
+class ConceptImages:
+    """The undecoded images of CulTwin ``concepts`` rows, and a cache of their pixel values.
+
+    Args:
+        concepts: ``concepts`` rows (a ``datasets.Dataset`` with ``concept_id`` and ``images``), e.g.
+            ``load_dataset("org/cultwin", "concepts", split="train")``; concatenate splits to serve
+            pairs of several.
+
+    Attributes:
+        decoded: images decoded and preprocessed by this process so far (one per distinct image).
+    """
+
+    def __init__(self, concepts: Dataset):
+        from datasets import Image, List
+
+        missing = sorted({"concept_id", "images"} - set(concepts.column_names))
+        if missing:
+            raise ValueError(
+                f"The concepts rows lack {missing} (their columns are {concepts.column_names}); pass the CulTwin "
+                "'concepts' config of the same release and split as the pairs."
+            )
+        self.concepts = concepts.select_columns(["concept_id", "images"]).cast_column(
+            "images", List(Image(decode=False))
+        )
+        self._rows = {concept_id: row for row, concept_id in enumerate(self.concepts["concept_id"])}
+        self._pixels: dict[ImageKey, torch.Tensor] = {}
+        self._problems: dict[ImageKey, str | None] = {}
+        self.decoded = 0
+
+    def image(self, concept_id: str, index: int) -> dict[str, Any]:
+        """The undecoded image ``{"bytes", "path"}`` at ``index`` of ``concept_id``'s images.
+
+        Raises:
+            MissingImageError: no such concept, or it has fewer images.
+        """
+        row = self._rows.get(concept_id)
+        if row is None:
+            raise MissingImageError(
+                f"concept {concept_id!r} has no row in the concepts data; load the 'concepts' config of the same "
+                "release and split as the pairs."
+            )
+        images = self.concepts[row]["images"]
+        if not isinstance(index, int) or not 0 <= index < len(images):
+            raise MissingImageError(
+                f"image index {index!r} of concept {concept_id!r} is out of range (it has {len(images)} images); "
+                "the pairs and concepts are from different releases: load both from one."
+            )
+        return images[index]
+
+    def problem(self, concept_id: str, index: int) -> str | None:
+        """What is wrong with an image (``None`` when it can be used); checked once per image, undecoded."""
+        key = (concept_id, index)
+        if key not in self._problems:
+            try:
+                image = self.image(concept_id, index)
+            except MissingImageError as error:
+                self._problems[key] = str(error)
+            else:
+                self._problems[key] = verify_image(image)
+        return self._problems[key]
+
+    def pixel_values(self, keys: list[ImageKey], image_processor) -> torch.Tensor:
+        """``(len(keys), 3, H, W)`` pixel values; an image not seen by this process is decoded and preprocessed."""
+        import torch
+
+        new = [key for key in dict.fromkeys(keys) if key not in self._pixels]
+        if new:
+            images = [to_pil(self.image(*key)) for key in new]
+            values = image_processor(images=images, return_tensors="pt")["pixel_values"]
+            self._pixels.update(zip(new, values))
+            self.decoded += len(new)
+        return torch.stack([self._pixels[key] for key in keys])
+
+
+def verify_image(image) -> str | None:
+    """Why an undecoded image ``{"bytes", "path"}`` (or PIL image) cannot be used, or ``None``.
+
+    Undecoded images are checked with ``PIL.Image.verify``, which reads the whole file structure
+    without decoding pixels.
+    """
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return None
+    if image is None or not (image.get("bytes") or image.get("path")):
+        return "is missing"
+    try:
+        with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as opened:
+            opened.verify()
+    except Exception as error:  # PIL raises many types for a broken file
+        return f"cannot be decoded ({type(error).__name__}: {error})"
+    return None
+
+
+def to_pil(image):
+    """An RGB PIL image from a PIL image or an undecoded ``{"bytes", "path"}``."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    source = io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]
+    with Image.open(source) as opened:
+        return opened.convert("RGB")
