@@ -273,6 +273,8 @@ def validate_release(
     checker = _Checker(report)
     files_of = _config_files(output_dir, report)
     card_rows = _card_rows(output_dir) if files_of else {}
+    read_concepts = {split for split, files in files_of.get("concepts", {}).items() if files}
+    checker.unread_concepts |= set(files_of.get("pairs", {})) - read_concepts
     for config, splits in sorted(files_of.items(), key=lambda item: item[0] != "concepts"):  # pairs refer to concepts
         report.num_rows[config] = {}
         for split, files in splits.items():
