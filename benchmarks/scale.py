@@ -25,13 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
+# Peak RSS is the process's VmHWM: ``ru_maxrss`` would count the parent's RSS, which Linux carries over exec.
 BUILD = """
-import json, resource, sys, time
+import json, re, sys, time
+from pathlib import Path
 from cultureclip.cli import main
 start = time.perf_counter()
 code = main(["build-dataset", sys.argv[1], "--output-dir", sys.argv[2]])
 seconds = time.perf_counter() - start
-print(json.dumps({"code": code, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+print(json.dumps({"code": code, "seconds": seconds, "peak_rss_mb": peak_kb / 1024}))
 """
 
 LOAD = """
