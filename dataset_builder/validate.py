@@ -206,17 +206,17 @@ class _Checker:
 
     def reference(self, split: str, location: str, side: str, row: dict) -> None:
         """Check that a pair's ``side`` image is an image of its concept in the split, with its caption."""
-        concept_id, index = row[f"{side}_concept_id"], row[f"{side}_image_index"]
-        captions = self.concept_captions.get((split, concept_id))
         if split in self.unread_concepts:
             return
+        concept_id, index = row[f"{side}_concept_id"], row[f"{side}_image_index"]
+        captions = self.concept_captions.get((split, concept_id))
         if captions is None:
             self.add(location, "reference", f"{side} concept {concept_id!r} has no row in concepts/{split}")
         elif index is None or not 0 <= index < len(captions):
             self.add(
                 location,
                 "reference",
-                f"{side}_image_index {index} is not an image of {concept_id!r} ({len(captions)})",
+                f"{side}_image_index {index} is not an image of {concept_id!r} (it has {len(captions)})",
             )
         elif captions[index] != row[f"{side}_caption"]:
             self.add(
