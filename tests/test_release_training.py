@@ -44,6 +44,21 @@ def test_release_pairs_collate_like_pairs_with_images_and_decode_each_image_once
     assert images.decoded == 3 * 2 * 3  # 3 twin pairs x 2 concepts x 3 images, over 27 pairs and 2 epochs
 
 
+def test_a_bounded_cache_keeps_the_most_recent_images(processor):
+    _, concepts = release_datasets(pair_rows(num_twins=2, captions_per_concept=2))
+    images = ConceptImages(concepts, max_cached_images=2)
+    first = images.pixel_values([("pos-0", 0), ("neg-0", 0), ("pos-0", 0)], processor.image_processor)
+    assert first.shape[0] == 3 and images.decoded == 2
+    images.pixel_values([("pos-1", 0)], processor.image_processor)  # evicts pos-0/0, the least recent
+    images.pixel_values([("neg-0", 0)], processor.image_processor)
+    assert images.decoded == 3
+    again = images.pixel_values([("pos-0", 0)], processor.image_processor)
+    assert images.decoded == 4
+    torch.testing.assert_close(again[0], first[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="max_cached_images=0 must be at least 1"):
+        ConceptImages(concepts, max_cached_images=0)
+
+
 def test_dataloader_workers_collate_release_pairs(processor):
     pairs, concepts = release_datasets(pair_rows(num_twins=2))
     collate = DataCollatorForCulTwin(processor, ConceptImages(concepts))
