@@ -2,8 +2,9 @@
 
 Every image is stored once, in the ``concepts`` config (one row per concept with the aligned lists
 ``captions`` and ``images``); a ``pairs`` row names its two images by concept and position in that
-list (``pos_concept_id`` + ``pos_image_index``), and `attach_images` (or the card's one-line ``map``)
-puts them back.
+list (``pos_concept_id`` + ``pos_image_index``). The trainer looks them up
+(`cultureclip.trainer.images.ConceptImages`); the dataset card's one-line ``with_transform`` puts
+them into the rows for users.
 
 ``datasets`` no longer runs loading scripts, so this builder is used from the package
 (``cultureclip build-dataset``, `cultureclip.dataset_builder.release.build_release`) and what is published
