@@ -88,6 +88,8 @@ def test_bad_references_and_images_are_named_or_dropped(processor):
     assert checked.dropped_rows == 3 and {"t0-0-1", "t1-0-0", "t1-0-1"}.isdisjoint(checked.dataset["pair_id"])
     with pytest.raises(InvalidRowError, match="neg_image image index 7"):
         DataCollatorForCulTwin(processor, images)(pairs.select([1]).to_list())
+    with pytest.raises(InvalidRowError, match=r"pos_image is in the release's 'concepts' config .*ConceptImages"):
+        DataCollatorForCulTwin(processor)(pairs.select([0]).to_list())
 
 
 def test_train_command_reads_a_release_folder(tiny_models, tmp_path):

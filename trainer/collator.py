@@ -27,7 +27,12 @@ def row_problem(row: dict[str, Any], images: ConceptImages | None = None) -> str
     ``{side}_concept_id`` and ``{side}_image_index`` name in ``images``.
     """
     for side, column in zip(SIDES, IMAGE_COLUMNS):
-        if column not in row and images is not None and f"{column}_index" in row:
+        if column not in row and f"{column}_index" in row:
+            if images is None:
+                return (
+                    f"{column} is in the release's 'concepts' config ({column}_index names it): pass "
+                    "DataCollatorForCulTwin(processor, ConceptImages(concepts)) with those concepts rows"
+                )
             problem = images.problem(row[f"{side}_concept_id"], row[f"{column}_index"])
         else:
             problem = verify_image(row.get(column))
