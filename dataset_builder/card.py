@@ -17,7 +17,7 @@ from .taxonomy import country_region
 
 CARD_TEMPLATE = "dataset_card.md"
 PREVIEW_IMAGE = "preview.png"
-_PREVIEW = ("concept", "country", "caption", "image")
+_PREVIEW = ("concept", "country", "caption")
 LOCAL = "a local model"
 """How the card names a model, tokenizer or dataset the run read from a local folder."""
 LOCAL_FILE = "a local file"
@@ -32,13 +32,13 @@ def template_path() -> Path:
     return project_file(CARD_TEMPLATE)
 
 
-def _read_columns(files: list[Path], columns: list[str]) -> list[dict]:
+def _read_columns(files: list[Path], columns: list[str]):
+    """Yield the rows of ``columns`` of Parquet ``files``, a batch at a time."""
     import pyarrow.parquet as pq
 
-    rows = []
     for path in files:
-        rows += pq.read_table(path, columns=columns).to_pylist()
-    return rows
+        for batch in pq.ParquetFile(path).iter_batches(columns=columns, batch_size=4096):
+            yield from batch.to_pylist()
 
 
 def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict:
@@ -62,9 +62,10 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
     twins: set[str] = set()
     total_pairs = 0
     for split, files in split_files.items():
-        rows = _read_columns(files, _PAIR_COLUMNS)
-        concepts = {}
-        for row in rows:
+        concepts, split_twins, split_pairs = {}, set(), 0
+        for row in _read_columns(files, _PAIR_COLUMNS):
+            split_pairs += 1
+            split_twins.add(row["twin_id"])
             category = CATEGORIES[row["category"]]
             categories[category]["pairs"] += 1
             if row["twin_id"] not in twins:
@@ -75,11 +76,11 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
             concepts[row["neg_concept_id"]] = row["neg_country"]
             concept_categories[row["pos_concept_id"]] = concept_categories[row["neg_concept_id"]] = category
         splits[split] = {
-            "pairs": len(rows),
-            "twin_pairs": len({r["twin_id"] for r in rows}),
+            "pairs": split_pairs,
+            "twin_pairs": len(split_twins),
             "concepts": len(concepts),
         }
-        total_pairs += len(rows)
+        total_pairs += split_pairs
         all_concepts |= concepts
     for country in all_concepts.values():
         regions.setdefault(country_region(country), Counter())["concepts"] += 1
@@ -113,12 +114,13 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
     }
 
 
-def preview_rows(files: list[Path], count: int = 4) -> list[dict]:
-    """The first caption pair of up to ``count`` twin pairs of one split, distinct categories first."""
+def preview_rows(pair_files: list[Path], concept_files: list[Path], count: int = 4) -> list[dict]:
+    """The first caption pair of up to ``count`` twin pairs of one split, distinct categories first,
+    with its two images (``{side}_image``) read from the split's ``concepts`` files."""
     import pyarrow.parquet as pq
 
     firsts: dict[str, tuple[int, int]] = {}  # twin_id -> (row, category)
-    for index, row in enumerate(_read_columns(files[:1], ["twin_id", "category"])):
+    for index, row in enumerate(_read_columns(pair_files[:1], ["twin_id", "category"])):
         firsts.setdefault(row["twin_id"], (index, row["category"]))
     seen_categories: set[int] = set()
     new_category, others = [], []
@@ -126,8 +128,17 @@ def preview_rows(files: list[Path], count: int = 4) -> list[dict]:
         (others if category in seen_categories else new_category).append(index)
         seen_categories.add(category)
     chosen = (new_category + others)[:count]
-    table = pq.read_table(files[0], columns=[f"{side}_{name}" for side in ("pos", "neg") for name in _PREVIEW])
-    return table.take(chosen).to_pylist()
+    columns = [f"{side}_{name}" for side in ("pos", "neg") for name in (*_PREVIEW, "concept_id", "image_index")]
+    rows = pq.read_table(pair_files[0], columns=columns).take(chosen).to_pylist()
+    wanted = {row[f"{side}_concept_id"] for row in rows for side in ("pos", "neg")}
+    images = {}
+    for path in concept_files:
+        table = pq.read_table(path, columns=["concept_id", "images"], filters=[("concept_id", "in", wanted)])
+        images |= dict(zip(table["concept_id"].to_pylist(), table["images"].to_pylist()))
+    for row in rows:
+        for side in ("pos", "neg"):
+            row[f"{side}_image"] = images[row[f"{side}_concept_id"]][row[f"{side}_image_index"]]
+    return rows
 
 
 def preview_grid(rows: list[dict], path: str | Path, tile: int = 192) -> Path:

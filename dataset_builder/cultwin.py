@@ -1,5 +1,11 @@
 """The CulTwin ``datasets`` builder: a generation run folder -> the ``pairs`` and ``concepts`` configs.
 
+Every image is stored once, in the ``concepts`` config (one row per concept with the aligned lists
+``captions`` and ``images``); a ``pairs`` row names its two images by concept and position in that
+list (``pos_concept_id`` + ``pos_image_index``). The trainer looks them up
+(`cultureclip.trainer.images.ConceptImages`); the dataset card's one-line ``with_transform`` puts
+them into the rows for users.
+
 ``datasets`` no longer runs loading scripts, so this builder is used from the package
 (``cultureclip build-dataset``, `cultureclip.dataset_builder.release.build_release`) and what is published
 is Parquet. It also works directly::
@@ -34,7 +40,7 @@ def quality_features() -> dict:
 
 
 def pairs_features() -> datasets.Features:
-    """One row per caption pair: the columns the trainer's collator and the evaluation read."""
+    """One row per caption pair: its texts, and its images as positions in the ``concepts`` rows' ``images``."""
     columns = {
         "pair_id": datasets.Value("string"),
         "twin_id": datasets.Value("string"),
@@ -44,7 +50,7 @@ def pairs_features() -> datasets.Features:
     }
     for side in ("pos", "neg"):
         columns |= {f"{side}_{name}": datasets.Value("string") for name in _SIDE_FIELDS}
-        columns[f"{side}_image"] = datasets.Image()
+        columns[f"{side}_image_index"] = datasets.Value("int32")
     columns["pos_quality"] = quality_features()
     columns["neg_quality"] = quality_features()
     return datasets.Features(columns)
@@ -223,7 +229,22 @@ def _quality(run: RunData, caption_id: str) -> dict | None:
     return {name: getattr(score, name) for name in quality_features()}
 
 
+def kept_captions(run: RunData, twin_ids: set[str]) -> dict[str, list[str]]:
+    """Concept id -> the caption ids its pairs in ``twin_ids`` use, in the order of its ``images`` list."""
+    kept: dict[str, set[str]] = {}
+    for pair in run.pairs:
+        if pair.twin_id in twin_ids:
+            for caption_id in (pair.pos_caption_id, pair.neg_caption_id):
+                kept.setdefault(run.captions[caption_id].concept_id, set()).add(caption_id)
+    return {
+        concept_id: sorted(ids, key=lambda c: (run.captions[c].index, c)) for concept_id, ids in sorted(kept.items())
+    }
+
+
 def _pair_rows(run: RunData, twin_ids: set[str]):
+    position = {
+        caption_id: index for ids in kept_captions(run, twin_ids).values() for index, caption_id in enumerate(ids)
+    }
     for pair in run.pairs:
         if pair.twin_id not in twin_ids:
             continue
@@ -239,22 +260,16 @@ def _pair_rows(run: RunData, twin_ids: set[str]):
             concept = run.concepts[getattr(twin, f"{side}_concept_id")]
             row |= {f"{side}_{name}": getattr(concept, name) for name in _SIDE_FIELDS[:-1]}
             row[f"{side}_caption"] = run.captions[caption_id].text
-            row[f"{side}_image"] = _image(run, caption_id)
+            row[f"{side}_image_index"] = position[caption_id]
             row[f"{side}_quality"] = _quality(run, caption_id)
         yield pair.pair_id, row
 
 
 def _concept_rows(run: RunData, twin_ids: set[str]):
-    kept_captions: dict[str, set[str]] = {}
-    for pair in run.pairs:
-        if pair.twin_id in twin_ids:
-            for caption_id in (pair.pos_caption_id, pair.neg_caption_id):
-                kept_captions.setdefault(run.captions[caption_id].concept_id, set()).add(caption_id)
     twin_of = run.twin_of()
-    for concept_id in sorted(kept_captions):
+    for concept_id, caption_ids in kept_captions(run, twin_ids).items():
         concept = run.concepts[concept_id]
         twin = run.concepts[twin_of[concept_id]]
-        captions = sorted((run.captions[c] for c in kept_captions[concept_id]), key=lambda c: (c.index, c.caption_id))
         yield (
             concept_id,
             {
@@ -265,8 +280,8 @@ def _concept_rows(run: RunData, twin_ids: set[str]):
                 "category": concept.category,
                 "context": concept.context,
                 "visual_features": concept.visual_features,
-                "captions": [c.text for c in captions],
-                "images": [_image(run, c.caption_id) for c in captions],
+                "captions": [run.captions[c].text for c in caption_ids],
+                "images": [_image(run, c) for c in caption_ids],
                 "twin_concept_id": twin.concept_id,
                 "twin_concept": twin.concept,
             },

@@ -19,6 +19,7 @@ finish) and the ``datasets`` builder (which reads them)::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import TypeVar
@@ -136,7 +137,12 @@ def to_json(record) -> str:
 
 
 def read_records(run_dir: str | Path, kind: type[R]) -> list[R]:
-    """All records of one kind in a run folder (an absent file is an empty list).
+    """All records of one kind in a run folder (an absent file is an empty list); see `iter_records`."""
+    return list(iter_records(run_dir, kind))
+
+
+def iter_records(run_dir: str | Path, kind: type[R]) -> Iterator[R]:
+    """The records of one kind in a run folder, read a line at a time (an absent file has none).
 
     A line that is not a complete record of this kind raises a ``ValueError`` naming the file
     and line, except a torn last line (no trailing newline), which is what a killed writer leaves
@@ -144,25 +150,22 @@ def read_records(run_dir: str | Path, kind: type[R]) -> list[R]:
     """
     path = record_path(run_dir, kind)
     if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if not text.endswith("\n"):
-        lines = lines[:-1]
+        return
     names = {f.name for f in fields(kind)}
     # A field added later with a default is optional, so older run folders still read.
     required = {f.name for f in fields(kind) if f.default is MISSING}
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line:
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number} is not valid JSON ({error}); fix or delete that line.") from None
-        if not required <= set(data) <= names:
-            raise ValueError(
-                f"{path}:{number} has fields {sorted(data)}, expected {sorted(names)} for {kind.__name__}."
-            )
-        records.append(kind(**data))
-    return records
+    with path.open(encoding="utf-8", newline="\n") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.endswith("\n"):  # torn last line
+                return
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number} is not valid JSON ({error}); fix or delete that line.") from None
+            if not required <= set(data) <= names:
+                raise ValueError(
+                    f"{path}:{number} has fields {sorted(data)}, expected {sorted(names)} for {kind.__name__}."
+                )
+            yield kind(**data)

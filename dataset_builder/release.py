@@ -1,4 +1,4 @@
-"""Write the CulTwin release folder: Parquet shards (image bytes embedded), card, preview.
+"""Write the CulTwin release folder: Parquet shards (each image's bytes embedded once, in ``concepts``), card, preview.
 
 ::
 
@@ -177,7 +177,8 @@ def _write_release(run, output_dir: Path, config: ReleaseConfig):
             infos[name] = builder.info
     statistics = release_statistics(files["pairs"], run)
     preview_split = "test" if "test" in files["pairs"] else "train"
-    preview_grid(preview_rows(files["pairs"][preview_split]), output_dir / PREVIEW_IMAGE)
+    preview = preview_rows(files["pairs"][preview_split], files["concepts"][preview_split])
+    preview_grid(preview, output_dir / PREVIEW_IMAGE)
     card = render_card(
         _card_data(infos, files, config, statistics["pairs"]),
         statistics,

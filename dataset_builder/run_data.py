@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from .records import (
     QualityScore,
     Rejection,
     Twin,
+    iter_records,
     read_records,
 )
 
@@ -47,6 +49,24 @@ class BadImage:
         return f"{self.path} (caption {self.caption_id}): {self.reason}"
 
 
+@dataclass(frozen=True)
+class PairRecords:
+    """The kept caption pairs of a run, read from ``pairs.jsonl`` on each pass (never all held in
+    memory, so building a release of any size needs the same memory), minus those using a bad image."""
+
+    run_dir: Path
+    dropped_captions: frozenset[str]
+    count: int
+
+    def __iter__(self) -> Iterator[Pair]:
+        for pair in iter_records(self.run_dir, Pair):
+            if pair.pos_caption_id not in self.dropped_captions and pair.neg_caption_id not in self.dropped_captions:
+                yield pair
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @dataclass
 class RunData:
     """The records of one run, indexed by id, restricted to what the release contains."""
@@ -58,7 +78,7 @@ class RunData:
     captions: dict[str, Caption]
     images: dict[str, ImageRecord]
     scores: dict[str, QualityScore]
-    pairs: list[Pair]
+    pairs: PairRecords
     """The kept caption pairs, in file order (minus those dropped for bad images)."""
     rejections: list[Rejection]
     dropped_images: list[BadImage] = field(default_factory=list)
@@ -175,8 +195,12 @@ def _check_references(concepts, twins, captions, pairs) -> None:
                     f"twin {twin.twin_id} says {concept_id!r}"
                 )
     _fail("Pairs with broken references", problems)
-    counts = Counter(p.pair_id for p in pairs)
-    _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n} times)" for i, n in counts.items() if n > 1])
+    seen, repeated = set(), Counter()
+    for pair in pairs:
+        if pair.pair_id in seen:
+            repeated[pair.pair_id] += 1
+        seen.add(pair.pair_id)
+    _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n + 1} times)" for i, n in repeated.items()])
 
 
 def run_fingerprint(run_dir: str | Path) -> str:
@@ -226,7 +250,7 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
     twins = {t.twin_id: t for t in read_records(run_dir, Twin)}
     captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
     images = {i.caption_id: i for i in read_records(run_dir, ImageRecord)}
-    pairs = read_records(run_dir, Pair)
+    pairs = PairRecords(run_dir, frozenset(), sum(1 for _ in iter_records(run_dir, Pair)))
     rejections = read_records(run_dir, Rejection)
     if not pairs:
         raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejections)}")
@@ -240,8 +264,8 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
             "to drop the pairs that use them)",
             [str(b) for b in bad],
         )
-    bad_ids = {b.caption_id for b in bad}
-    kept = [p for p in pairs if p.pos_caption_id not in bad_ids and p.neg_caption_id not in bad_ids]
+    bad_ids = frozenset(b.caption_id for b in bad)
+    kept = PairRecords(run_dir, bad_ids, sum(1 for _ in PairRecords(run_dir, bad_ids, 0)))
     if not kept:
         raise RunFolderError(f"Every caption pair of {run_dir} uses a bad image; nothing is left to release.")
     return RunData(

@@ -2,7 +2,8 @@
 
 Checks: the card's YAML lists both configs and their files; every Parquet file reads and has
 exactly the CulTwin schema; every split has rows, as many as the card's ``dataset_info`` says;
-every image is embedded and decodes; no twin pair or concept is in two splits
+every image is embedded and decodes; every pair's images are an image of its concepts in the
+split's ``concepts`` rows, with the same caption; no twin pair or concept is in two splits
 (in either config); no duplicate rows (same id, or same concepts and captions under another id);
 no caption longer than CLIP's 77 tokens. The report names each bad row as
 ``<config>/<split> row <n> (<id>)``.
@@ -25,7 +26,7 @@ _SHOWN_PER_CHECK = 50
 @dataclass(frozen=True)
 class Problem:
     check: str
-    """``card``, ``schema``, ``rows``, ``image``, ``leakage``, ``duplicate`` or ``caption_length``."""
+    """``card``, ``schema``, ``rows``, ``image``, ``reference``, ``leakage``, ``duplicate`` or ``caption_length``."""
     location: str
     message: str
 
@@ -157,6 +158,8 @@ class _Checker:
         self.keys: dict[tuple[str, str], str] = {}
         self.contents: dict[tuple, str] = {}
         self.captions = defaultdict(list)  # text -> locations
+        self.concept_captions: dict[tuple[str, str], list[str]] = {}  # (split, concept_id) -> its captions
+        self.unread_concepts: set[str] = set()  # splits whose concepts could not all be read: no reference check
 
     def add(self, location: str, check: str, message: str) -> None:
         self.report.problems.append(Problem(check, location, message))
@@ -167,8 +170,10 @@ class _Checker:
             self.add(location, "duplicate", f"{_KEYS[config]} {key!r} also at {self.keys[config, key]}")
         self.keys.setdefault((config, key), location)
         if config == "pairs":
-            images = [row["pos_image"], row["neg_image"]]
+            images = []
             captions = [row["pos_caption"], row["neg_caption"]]
+            for side in ("pos", "neg"):
+                self.reference(split, location, side, row)
             members = [
                 ("twin", row["twin_id"]),
                 ("concept", row["pos_concept_id"]),
@@ -180,6 +185,7 @@ class _Checker:
             self.contents.setdefault(content, location)
         else:
             images, captions = row["images"], row["captions"]
+            self.concept_captions[split, row["concept_id"]] = captions
             members = [("concept", row["concept_id"]), ("concept", row["twin_concept_id"])]
             if len(images) != len(captions):
                 self.add(location, "schema", f"{len(captions)} captions but {len(images)} images")
@@ -191,6 +197,25 @@ class _Checker:
             self.captions[text].append(location)
         for member in members:
             self.splits_of[member].setdefault(split, location)
+
+    def reference(self, split: str, location: str, side: str, row: dict) -> None:
+        """Check that a pair's ``side`` image is an image of its concept in the split, with its caption."""
+        if split in self.unread_concepts:
+            return
+        concept_id, index = row[f"{side}_concept_id"], row[f"{side}_image_index"]
+        captions = self.concept_captions.get((split, concept_id))
+        if captions is None:
+            self.add(location, "reference", f"{side} concept {concept_id!r} has no row in concepts/{split}")
+        elif index is None or not 0 <= index < len(captions):
+            self.add(
+                location,
+                "reference",
+                f"{side}_image_index {index} is not an image of {concept_id!r} (it has {len(captions)})",
+            )
+        elif captions[index] != row[f"{side}_caption"]:
+            self.add(
+                location, "reference", f"{side}_caption differs from concepts/{split} {concept_id!r} caption {index}"
+            )
 
     def finish(self, tokenizer, max_tokens: int) -> None:
         for (kind, member_id), splits in sorted(self.splits_of.items()):
@@ -242,7 +267,9 @@ def validate_release(
     checker = _Checker(report)
     files_of = _config_files(output_dir, report)
     card_rows = _card_rows(output_dir) if files_of else {}
-    for config, splits in files_of.items():
+    read_concepts = {split for split, files in files_of.get("concepts", {}).items() if files}
+    checker.unread_concepts |= set(files_of.get("pairs", {})) - read_concepts
+    for config, splits in sorted(files_of.items(), key=lambda item: item[0] != "concepts"):  # pairs refer to concepts
         report.num_rows[config] = {}
         for split, files in splits.items():
             index, readable = 0, bool(files)
@@ -252,6 +279,8 @@ def validate_release(
                 if problem:
                     report.problems.append(Problem("schema", name, problem))
                     readable = False
+                    if config == "concepts":
+                        checker.unread_concepts.add(split)
                     continue
                 try:
                     for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
@@ -262,6 +291,8 @@ def validate_release(
                 except (OSError, pa.ArrowException) as error:  # a corrupt page past a readable footer
                     report.problems.append(Problem("schema", name, f"cannot be read after row {index} ({error})"))
                     readable = False
+                    if config == "concepts":
+                        checker.unread_concepts.add(split)
             report.num_rows[config][split] = index
             problem = _row_count_problem(index, card_rows.get((config, split))) if readable else None
             if problem:

@@ -21,7 +21,7 @@ class RunOptions:
 
     Args:
         split: the dataset split (default: the benchmark's, ``test``).
-        config: the dataset configuration (default: the benchmark's; ``pairs`` for cultwin).
+        config: the dataset configuration (default: the benchmark's; ``concepts`` for cultwin).
         dataset_revision: Hub revision of the dataset (the results name the commit it resolved to).
         model_revision: Hub revision of the model when ``model`` is a Hub id.
         seed: seed of the protocol's random calls (the paper's 42).

@@ -159,12 +159,12 @@ def kept_pair_count() -> int:
 
 
 def pairs_dataset(rows: list[dict] | None = None, **kwargs):
-    """A ``datasets.Dataset`` with the CulTwin ``pairs`` features (images as ``datasets.Image``)."""
+    """A ``datasets.Dataset`` of pairs with their images in the rows (`inline_pairs_features`)."""
     from datasets import Dataset
 
-    from cultureclip.dataset_builder.cultwin import pairs_features
+    from cultureclip.testing.synthetic import inline_pairs_features
 
     rows = pair_rows(**kwargs) if rows is None else rows
-    features = pairs_features()
+    features = inline_pairs_features()
     columns = {name: [row[name] for row in rows] for name in features}
     return Dataset.from_dict(columns, features=features)

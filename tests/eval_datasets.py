@@ -111,47 +111,35 @@ def crope(path: Path) -> Path:
 
 
 def cultwin_rows() -> dict:
-    """Two twin pairs, each with 2 x 2 caption pairs (rows share images and captions)."""
+    """CulTwin ``concepts`` rows: two twin pairs, 2 captions (and images) per concept."""
     twins = [
         ("Erhu", "CN", "Sarangi", "IN", "Art"),
         ("Mantou", "CN", "Bolo bao", "HK", "Cuisine"),
     ]
-    rows: dict[str, list] = {"pair_id": [], "twin_id": [], "pos_concept_id": [], "neg_concept_id": [], "category": []}
-    for side in ("pos", "neg"):
-        for name in ("concept", "country", "context", "visual_features", "caption", "image", "quality"):
-            rows[f"{side}_{name}"] = []
+    names = ("concept_id", "concept", "country", "region", "category", "context", "visual_features")
+    rows: dict[str, list] = {name: [] for name in (*names, "captions", "images", "twin_concept_id", "twin_concept")}
     for twin, (pos, pos_country, neg, neg_country, category) in enumerate(twins):
-        for i in range(2):
-            for j in range(2):
-                rows["pair_id"].append(f"t{twin}-{i}-{j}")
-                rows["twin_id"].append(f"t{twin}")
-                rows["pos_concept_id"].append(f"c{twin}p")
-                rows["neg_concept_id"].append(f"c{twin}n")
-                rows["category"].append(CATEGORIES.index(category))
-                for side, concept, country, k in (("pos", pos, pos_country, i), ("neg", neg, neg_country, j)):
-                    rows[f"{side}_concept"].append(concept)
-                    rows[f"{side}_country"].append(country)
-                    rows[f"{side}_context"].append(f"context of {concept}")
-                    rows[f"{side}_visual_features"].append(f"features of {concept}")
-                    rows[f"{side}_caption"].append(f"caption {k} of {concept}")
-                    rows[f"{side}_image"].append(image(300 + 10 * twin + 5 * (side == "neg") + k))
-                    rows[f"{side}_quality"].append({"authenticity": 4, "consistency": 5, "cultural_fidelity": 4})
+        sides = (("p", pos, pos_country, neg), ("n", neg, neg_country, pos))
+        for side, concept, country, twin_concept in sides:
+            rows["concept_id"].append(f"c{twin}{side}")
+            rows["concept"].append(concept)
+            rows["country"].append(country)
+            rows["region"].append("Asia")
+            rows["category"].append(CATEGORIES.index(category))
+            rows["context"].append(f"context of {concept}")
+            rows["visual_features"].append(f"features of {concept}")
+            rows["captions"].append([f"caption {k} of {concept}" for k in range(2)])
+            rows["images"].append([image(300 + 10 * twin + 5 * (side == "n") + k) for k in range(2)])
+            rows["twin_concept_id"].append(f"c{twin}{'n' if side == 'p' else 'p'}")
+            rows["twin_concept"].append(twin_concept)
     return rows
 
 
 def cultwin(path: Path) -> Path:
-    from datasets import ClassLabel, Image, Value
+    """A ``concepts`` split of CulTwin, with the release's features."""
+    from cultureclip.dataset_builder.cultwin import concepts_features
 
-    features = {name: Value("string") for name in ("pair_id", "twin_id", "pos_concept_id", "neg_concept_id")}
-    features["category"] = ClassLabel(names=list(CATEGORIES))
-    for side in ("pos", "neg"):
-        for name in ("concept", "country", "context", "visual_features", "caption"):
-            features[f"{side}_{name}"] = Value("string")
-        features[f"{side}_image"] = Image()
-        features[f"{side}_quality"] = {
-            name: Value("int32") for name in ("authenticity", "consistency", "cultural_fidelity")
-        }
-    return save(cultwin_rows(), features, path)
+    return save(cultwin_rows(), concepts_features(), path)
 
 
 def zeroshot_parquet(path: Path, classes=("cat", "dog", "bird"), rows: int = 12) -> Path:

@@ -95,11 +95,17 @@ def test_builder_rows_match_the_run_records(run_dir, tmp_path):
     assert {k: len(set(d["twin_id"])) for k, d in pairs.items()} == {"train": 6, "validation": 2, "test": 2}
 
     captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
-    rows = pairs["train"].cast_column("pos_image", datasets.Image(decode=False))
-    row = rows[0]
-    pair = next(p for p in read_records(run_dir, Pair) if p.pair_id == row["pair_id"])
-    assert row["pos_caption"] == captions[pair.pos_caption_id].text
-    assert row["pos_image"]["bytes"] == (run_dir / "images" / f"{pair.pos_caption_id}.png").read_bytes()
+    images = concepts["train"].cast_column("images", datasets.List(datasets.Image(decode=False)))
+    concept_rows = {r["concept_id"]: r for r in images}
+    for row in pairs["train"]:  # a pair names its images in its split's concepts, with their captions
+        pair = next(p for p in read_records(run_dir, Pair) if p.pair_id == row["pair_id"])
+        for side in ("pos", "neg"):
+            caption_id = getattr(pair, f"{side}_caption_id")
+            concept = concept_rows[row[f"{side}_concept_id"]]
+            index = row[f"{side}_image_index"]
+            assert row[f"{side}_caption"] == concept["captions"][index] == captions[caption_id].text
+            assert concept["images"][index]["bytes"] == (run_dir / "images" / f"{caption_id}.png").read_bytes()
+    row = pairs["train"][0]
     assert set(row["pos_quality"]) == {"authenticity", "consistency", "cultural_fidelity", "clip_score"}
     assert pairs_features()["category"].int2str(row["category"]) == next(
         t.category for t in read_records(run_dir, Twin) if t.twin_id == row["twin_id"]
@@ -138,9 +144,9 @@ def test_drop_bad_images_drops_and_counts_the_pairs(run_dir):
 
 
 def test_a_changed_run_folder_is_rebuilt_not_read_from_the_cache(run_dir, tmp_path):
-    def build():
+    def build(name="pairs"):
         builder = CulTwin(
-            config_name="pairs", data_dir=str(run_dir), cache_dir=str(tmp_path), validation_size=0, test_size=0
+            config_name=name, data_dir=str(run_dir), cache_dir=str(tmp_path), validation_size=0, test_size=0
         )
         builder.download_and_prepare()
         return builder, builder.as_dataset()["train"]
@@ -158,8 +164,9 @@ def test_a_changed_run_folder_is_rebuilt_not_read_from_the_cache(run_dir, tmp_pa
 
     image = run_dir / "images" / f"{read_records(run_dir, Pair)[0].pos_caption_id}.png"
     Image.new("RGB", (32, 32), (1, 2, 3)).save(image)
-    _, rows = build()
-    assert rows.cast_column("pos_image", datasets.Image(decode=False))[0]["pos_image"]["bytes"] == image.read_bytes()
+    _, rows = build("concepts")
+    rows = rows.cast_column("images", datasets.List(datasets.Image(decode=False)))
+    assert rows[0]["images"][0]["bytes"] == image.read_bytes()
 
 
 def test_builder_splits_by_the_recorded_group_and_reads_runs_without_one(run_dir, tmp_path):

@@ -217,12 +217,12 @@ def test_cultwin_twin_accuracy_with_breakdowns(clip, data):
     assert result["caption_accuracy"] == levels["caption"]["accuracy"]
     assert set(result["groups"]["concept_category"]) == {"Art", "Cuisine"}
     assert set(result["groups"]["caption_country"]) == {"CN", "IN", "HK"}
-    assert result["dataset"]["config"] == "pairs"
+    assert result["dataset"]["config"] == "concepts"
     assert set(result["metrics"]) == {"accuracy", "concept_accuracy", "caption_accuracy"}
 
 
 def test_cultwin_rejects_another_schema(clip, data):
-    with pytest.raises(ValueError, match="CulTwin 'pairs' schema.*pos_concept"):
+    with pytest.raises(ValueError, match="CulTwin 'concepts' schema.*concept_id"):
         evaluate(clip["path"], "cultwin", str(data["globalrg-retrieval"]), use_cache=False)
 
 

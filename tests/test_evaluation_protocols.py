@@ -7,6 +7,7 @@ import sys
 from collections import defaultdict
 
 import eval_datasets
+import pytest
 
 from cultureclip.evaluation.benchmarks import crope, cultwin, globalrg_grounding, globalrg_retrieval
 
@@ -138,23 +139,28 @@ def test_options_are_identical_across_hash_seeds():
     assert outputs[0] == outputs[1]
 
 
-def test_cultwin_asks_both_anchors_at_both_levels_without_repeats():
+def test_cultwin_asks_every_image_at_both_levels_without_repeats():
     rows_by_column = eval_datasets.cultwin_rows()
     rows = [dict(zip(rows_by_column, values)) for values in zip(*rows_by_column.values())]
-    images = {side: [f"{side}:{row[f'{side}_caption']}" for row in rows] for side in ("pos", "neg")}
+    images = [[f"{row['concept_id']}:{k}" for k in range(len(row["captions"]))] for row in rows]
     questions = cultwin.build_questions(rows, images)
     concept = [q for q in questions if q.fields["level"] == "concept"]
     caption = [q for q in questions if q.fields["level"] == "caption"]
-    # 2 twins x (2 pos + 2 neg images): one concept question per distinct image.
+    # 2 twins x (2 + 2 images): one concept question per image.
     assert len(concept) == 8
-    # Each of the 8 rows asks both anchors with its own caption pair.
+    # Each image against its caption and each of the twin's 2 captions (the release's 2 x 2 caption pairs).
     assert len(caption) == 16
+    by_id = {row["concept_id"]: row for row in rows}
     for question in questions:
-        side = question.fields["side"]
-        assert question.correct_idx == ("pos", "neg").index(side)
         row = rows[question.fields["row"]]
-        assert question.options == [row[f"pos_{question.fields['level']}"], row[f"neg_{question.fields['level']}"]]
-        assert question.fields["country"] == row[f"{side}_country"]
+        twin = by_id[row["twin_concept_id"]]
+        assert question.options[question.correct_idx] in (row["concept"], *row["captions"])
+        assert question.options[1 - question.correct_idx] in (twin["concept"], *twin["captions"])
+        assert question.correct_idx == int(row["concept_id"] > twin["concept_id"])  # one order per twin pair
+        assert question.fields["country"] == row["country"]
+    assert len({(q.image, *q.options) for q in questions}) == len(questions)
+    with pytest.raises(ValueError, match="its twin 'c0n' in no row"):
+        cultwin.build_questions(rows[:1], images[:1])
 
 
 def test_crope_keeps_no_in_any_case_and_skips_empty_concepts_before_the_shuffle():

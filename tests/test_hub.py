@@ -248,8 +248,11 @@ def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_
     broken = shutil.copytree(release_dir, tmp_path / "broken")
     card = (broken / "README.md").read_text()
     (broken / "README.md").write_text(card.replace("concepts/train-*", "concepts/all-*"))
-    with pytest.raises(ValueError, match=r"nothing to publish(.|\n)*no file matches 'concepts/all-\*.parquet'"):
+    with pytest.raises(
+        ValueError, match=r"nothing to publish(.|\n)*no file matches 'concepts/all-\*.parquet'"
+    ) as error:
         build_dataset_repo(broken, "org/cultwin", tokenizer)
+    assert "reference" not in str(error.value)  # not one problem per pair whose concepts were not read
     (broken / "README.md").unlink()
     with pytest.raises(ValueError, match="README.md: missing"):
         build_dataset_repo(broken, "org/cultwin", tokenizer)
@@ -258,7 +261,7 @@ def test_dataset_release_is_validated_before_upload(release_dir, tokenizer, tmp_
 def test_dataset_card_must_load_the_repository_it_is_published_to(release_dir, tokenizer, capsys):
     """The release was built for org/cultwin (build-dataset --repo-id): published as myorg/cultwin,
     its card would tell users to load org/cultwin."""
-    assert 'load_dataset("org/cultwin")' in (release_dir / "README.md").read_text()
+    assert 'load_dataset("org/cultwin", split="train")' in (release_dir / "README.md").read_text()
     with pytest.raises(ValueError, match=r"load_dataset\('org/cultwin'\), but it would be published to myorg/cultwin"):
         build_dataset_repo(release_dir, "myorg/cultwin", tokenizer)
     argv = ["publish", "dataset", "--release-dir", str(release_dir), "--repo-id", "myorg/cultwin"]

@@ -67,7 +67,7 @@ print(json.dumps({
     "processor": type(processor).__name__,
     "labels": sorted(score["label"] for score in scores),
     "pairs": {split: list(pairs[split]["pair_id"]) for split in pairs},
-    "first_image": hashlib.sha256(pairs["train"][0]["pos_image"].tobytes()).hexdigest(),
+    "first_image": hashlib.sha256(concepts["train"][0]["images"][0].tobytes()).hexdigest(),
     "concepts": {split: concepts[split].num_rows for split in concepts},
     "model_card": [model_card.data.pipeline_tag, model_card.data.base_model],
     "dataset_card": [config["config_name"] for config in dataset_card.data.to_dict()["configs"]],
@@ -190,7 +190,7 @@ def test_released_model_and_dataset_load_by_repo_id(hub, tiny_models, training_o
     pairs = load_dataset(str(release_dir), cache_dir=local_cache)
     concepts = load_dataset(str(release_dir), "concepts", cache_dir=local_cache)
     assert loaded["pairs"] == {split: list(pairs[split]["pair_id"]) for split in pairs}
-    assert loaded["first_image"] == hashlib.sha256(pairs["train"][0]["pos_image"].tobytes()).hexdigest()
+    assert loaded["first_image"] == hashlib.sha256(concepts["train"][0]["images"][0].tobytes()).hexdigest()
     assert loaded["concepts"] == {split: concepts[split].num_rows for split in concepts}
     assert loaded["model_card"] == ["zero-shot-image-classification", "org/tiny-clip"]
     assert loaded["dataset_card"] == ["pairs", "concepts"]

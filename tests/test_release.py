@@ -25,23 +25,29 @@ from cultureclip.dataset_builder.taxonomy import country_region
 from cultureclip.output_dirs import MARKER
 from cultureclip.schemas import RunRecord
 
-# Runs in a new process with no project code: only the release folder and `datasets`.
+# Runs in a new process with no project code: only the release folder, `datasets` and the card's
+# loading snippet (its repo id replaced by the folder), which puts the images into the pair rows.
 RELOAD = textwrap.dedent(
     """
-    import hashlib, json, sys
+    import hashlib, json, re, sys
     from datasets import Image, load_dataset
 
+    card = open(sys.argv[1] + "/README.md", encoding="utf-8").read()
+    snippet = re.search("```python\\n(.*?)```", card, re.S).group(1).replace(f'"{sys.argv[2]}"', repr(sys.argv[1]))
     out = {}
     for name in ("pairs", "concepts"):
         splits = load_dataset(sys.argv[1], name) if name == "concepts" else load_dataset(sys.argv[1])
         rows = {}
         for split, data in splits.items():
-            columns = ["pos_image", "neg_image"] if name == "pairs" else []
-            for column in columns:
-                data = data.cast_column(column, Image(decode=False))
+            if name == "pairs":
+                scope = {}
+                exec(snippet.replace('split="train"', f"split={split!r}"), scope)
+                data = scope["pairs"]
+            else:
+                data = data.cast_column("images", [Image(decode=False)])
             rows[split] = [
-                {k: (hashlib.sha256(v["bytes"]).hexdigest() if k in columns else v) for k, v in row.items()
-                 if k != "images"} | ({"image_sizes": [im.size for im in row["images"]]} if name == "concepts" else {})
+                {k: (hashlib.sha256(v.tobytes()).hexdigest() if k.endswith("_image") else v) for k, v in row.items()
+                 if k != "images"} | ({"image_hashes": [hashlib.sha256(im["bytes"]).hexdigest() for im in row["images"]]} if name == "concepts" else {})
                 for row in data
             ]
         out[name] = {"rows": rows, "features": {k: str(v) for k, v in splits["train"].features.items()}}
@@ -50,22 +56,34 @@ RELOAD = textwrap.dedent(
 )
 
 
+def _pixel_hash(path) -> str:
+    with Image.open(path) as image:
+        return hashlib.sha256(image.tobytes()).hexdigest()
+
+
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("release")
     run_dir = write_run(root / "run")
-    hashes = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in (run_dir / "images").glob("*.png")}
+    images = sorted((run_dir / "images").glob("*.png"))
+    hashes = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in images}
+    pixel_hashes = {p.stem: _pixel_hash(p) for p in images}
     result = build_release(run_dir, root / "out", ReleaseConfig(seed=3, validation_size=2, test_size=0.2))
     shutil.rmtree(run_dir / "images")
     env = {**os.environ, "HF_DATASETS_CACHE": str(root / "cache"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
     reloaded = subprocess.run(
-        [sys.executable, "-c", RELOAD, str(root / "out")], cwd=root, env=env, capture_output=True, text=True
+        [sys.executable, "-c", RELOAD, str(root / "out"), CULTWIN_REPO_ID],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert reloaded.returncode == 0, reloaded.stderr[-3000:]
     return {
         "result": result,
         "out": root / "out",
         "hashes": hashes,
+        "pixel_hashes": pixel_hashes,
         "pairs": {p.pair_id: p for p in read_records(run_dir, Pair)},
         "loaded": json.loads(reloaded.stdout),
     }
@@ -82,19 +100,37 @@ def test_release_layout_and_row_counts(release):
     assert sum(len(r) for r in loaded["pairs"]["rows"].values()) == kept_pair_count()
     assert sum(len(r) for r in loaded["concepts"]["rows"].values()) == 2 * len(TWINS)
     assert "ClassLabel" in loaded["pairs"]["features"]["category"]
-    assert "Image" in loaded["pairs"]["features"]["pos_image"]
+    assert "int32" in loaded["pairs"]["features"]["pos_image_index"]
+    assert "Image" in loaded["concepts"]["features"]["images"]
 
 
-def test_images_reload_byte_identical_without_the_run_folder(release):
-    hashes = release["hashes"]
+def test_every_image_is_stored_once(release):
+    out = release["out"]
+    stored = [
+        image["bytes"]
+        for path in out.glob("*/*.parquet")
+        for table in [pq.read_table(path)]
+        for column in table.column_names
+        if column == "images" or column.endswith("_image")
+        for images in table[column].to_pylist()
+        for image in (images if isinstance(images, list) else [images])
+    ]
+    assert len(stored) == len(set(stored)) == len(release["hashes"]) - 2  # all but the 2 failing images
+    schema = pq.read_schema(next(out.glob("pairs/*.parquet")))
+    assert not [f.name for f in schema if "binary" in str(f.type)]  # pairs hold text and positions only
+
+
+def test_images_reload_identical_without_the_run_folder(release):
+    hashes, pixels = release["hashes"], release["pixel_hashes"]
     for rows in release["loaded"]["pairs"]["rows"].values():
-        for row in rows:
+        for row in rows:  # expanded by the card's snippet
             pair = release["pairs"][row["pair_id"]]
-            assert row["pos_image"] == hashes[pair.pos_caption_id]
-            assert row["neg_image"] == hashes[pair.neg_caption_id]
+            assert row["pos_image"] == pixels[pair.pos_caption_id]
+            assert row["neg_image"] == pixels[pair.neg_caption_id]
     for rows in release["loaded"]["concepts"]["rows"].values():
         for row in rows:
-            assert row["image_sizes"] == [[32, 32]] * len(row["captions"])
+            assert len(row["image_hashes"]) == len(row["captions"])
+            assert set(row["image_hashes"]) <= set(hashes.values())
 
 
 def test_splits_are_made_by_twin_pair(release):
@@ -150,7 +186,8 @@ def test_card_yaml_parses_and_describes_the_release(release):
         "@article{huang2025cultureclip",
         "## License",
         "(preview.png)",
-        f'load_dataset("{CULTWIN_REPO_ID}")',
+        f'load_dataset("{CULTWIN_REPO_ID}", split="train")',
+        f'load_dataset("{CULTWIN_REPO_ID}", "concepts", split="train")',
     ):
         assert needed in text
     # The run record is shown as recorded: models, prompts, sampling, seeds, per-stage summary.

@@ -6,6 +6,7 @@ The public names are loaded on first use, so that ``import cultureclip.trainer``
 from cultureclip.lazy import lazy_exports
 
 _EXPORTS = {
+    "ConceptImages": ".images",
     "CultureCLIPConfig": ".config",
     "DataCollatorForCulTwin": ".collator",
     "CultureCLIPTrainer": ".cultureclip_trainer",

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .images import ConceptImages, image_verdict
+
+SIDES = ("pos", "neg")
 IMAGE_COLUMNS = ("pos_image", "neg_image")
 TEXT_COLUMNS = ("pos_caption", "neg_caption", "pos_concept", "neg_concept")
 # The batch keys of the duplicate masks' ids, as `CultureCLIPLoss` takes them (``pos_caption_ids``...).
@@ -17,26 +20,26 @@ class InvalidRowError(ValueError):
     """A CulTwin row with a missing or undecodable image, or an empty caption or concept name."""
 
 
-def row_problem(row: dict[str, Any], check_image: Callable[[dict], str | None] | None = None) -> str | None:
+def row_problem(
+    row: dict[str, Any], images: ConceptImages | None = None, check_image: Callable[[Any], str | None] = image_verdict
+) -> str | None:
     """What is wrong with a CulTwin row (``None`` when it can be trained on).
 
-    Images may be PIL images or undecoded ``{"bytes", "path"}`` dicts (``datasets.Image(decode=False)``);
-    undecoded ones are judged by ``check_image`` (default `cultureclip.imaging.image_problem`, the
-    check every command uses; `check_pairs` passes a memoised one).
+    A row's images are its ``pos_image``/``neg_image`` (PIL images or undecoded ``{"bytes", "path"}``
+    dicts, judged by ``check_image``: `image_verdict`, the check every command uses; `check_pairs`
+    passes a memoised one), or, in a release's ``pairs`` rows, the images its ``{side}_concept_id`` and
+    ``{side}_image_index`` name in ``images``.
     """
-    from PIL import Image
-
-    from cultureclip.imaging import image_problem
-
-    check_image = check_image or image_problem
-
-    for column in IMAGE_COLUMNS:
-        image = row.get(column)
-        if isinstance(image, Image.Image):
-            continue
-        if image is None or not (image.get("bytes") or image.get("path")):
-            return f"{column} is missing"
-        problem = check_image(image)
+    for side, column in zip(SIDES, IMAGE_COLUMNS):
+        if column not in row and f"{column}_index" in row:
+            if images is None:
+                return (
+                    f"{column} is in the release's 'concepts' config ({column}_index names it): pass "
+                    "DataCollatorForCulTwin(processor, ConceptImages(concepts)) with those concepts rows"
+                )
+            problem = images.problem(row[f"{side}_concept_id"], row[f"{column}_index"])
+        else:
+            problem = check_image(row.get(column))
         if problem:
             return f"{column} {problem}"
     for column in TEXT_COLUMNS:
@@ -62,12 +65,15 @@ class DataCollatorForCulTwin:
     """Collate CulTwin ``pairs`` rows for `CultureCLIPTrainer`.
 
     Reads ``pos_image, neg_image, pos_caption, neg_caption, pos_concept, neg_concept`` and the
-    optional ``pos_concept_id, neg_concept_id``; other columns are ignored. Every distinct string
+    optional ``pos_concept_id, neg_concept_id``; other columns are ignored. Rows of a release's
+    ``pairs`` config have no images but ``pos_image_index, neg_image_index``: their images come
+    from ``images`` (the release's ``concepts``), each decoded and preprocessed once per process. Every distinct string
     among the captions and concept names of the batch is tokenized once, padded to the longest
     (not to 77 tokens), and each row points at its texts by index.
 
     Args:
         processor: a ``CLIPProcessor`` (tokenizer + image processor).
+        images: the `ConceptImages` that release ``pairs`` rows name (``None``: rows carry their images).
 
     Returns (from `__call__`): a dict of tensors:
         ``pixel_values`` ``(2B, 3, H, W)``: the B positive images, then the B twin images;
@@ -83,14 +89,13 @@ class DataCollatorForCulTwin:
     """
 
     processor: Any
+    images: ConceptImages | None = None
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        from cultureclip.imaging import decode_image
-
         for row in rows:
-            problem = row_problem(row)
+            problem = row_problem(row, self.images)
             if problem:
                 raise InvalidRowError(
                     f"CulTwin {describe_row(row)}: {problem}. Fix the data, or drop such rows before training "
@@ -99,19 +104,28 @@ class DataCollatorForCulTwin:
         texts: dict[str, int] = {}
         indices = {column: [texts.setdefault(row[column], len(texts)) for row in rows] for column in TEXT_COLUMNS}
         tokens = self.processor.tokenizer(list(texts), padding="longest", truncation=True, return_tensors="pt")
-        images = [decode_image(row[column]) for column in IMAGE_COLUMNS for row in rows]
-        pixel_values = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        pixel_values = self._pixel_values(rows)
         batch = {
             "pixel_values": pixel_values,
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
             **{f"{column}_index": torch.tensor(index) for column, index in indices.items()},
         }
-        for side in ("pos", "neg"):
+        for side in SIDES:
             keys = [_concept_key(row, side) for row in rows]
             batch[f"{side}_concept_ids"] = torch.tensor([stable_id(key) for key in keys])
             batch[f"{side}_caption_ids"] = torch.tensor([stable_id(row[f"{side}_caption"]) for row in rows])
         return batch
+
+    def _pixel_values(self, rows: list[dict[str, Any]]):
+        """The B positive images, then the B twin images."""
+        from cultureclip.imaging import decode_image
+
+        if all(column in rows[0] for column in IMAGE_COLUMNS) or self.images is None:
+            images = [decode_image(row[column]) for column in IMAGE_COLUMNS for row in rows]
+            return self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        keys = [(row[f"{side}_concept_id"], row[f"{side}_image_index"]) for side in SIDES for row in rows]
+        return self.images.pixel_values(keys, self.processor.image_processor)
 
 
 def _concept_key(row: dict[str, Any], side: str) -> str:

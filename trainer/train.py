@@ -38,7 +38,7 @@ class TrainingResult:
     metrics: dict[str, float]
 
 
-def run_training(config, data, train_dataset=None, eval_dataset=None) -> TrainingResult:
+def run_training(config, data, train_dataset=None, eval_dataset=None, concepts=None) -> TrainingResult:
     """Train CultureCLIP end to end: load, check the rows, train, evaluate, export, record.
 
     Args:
@@ -46,6 +46,8 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
         data: the `DataArguments` (base model and dataset).
         train_dataset, eval_dataset: ``datasets.Dataset`` objects in the CulTwin pairs schema to use
             instead of loading ``data.dataset`` (the record still names ``data.dataset`` if given).
+        concepts: the ``concepts`` rows that release ``pairs`` rows in ``train_dataset`` and
+            ``eval_dataset`` name their images in (all their splits in one ``datasets.Dataset``).
 
     Returns:
         A `TrainingResult`. ``output_dir`` holds ``merged/``, ``adapter/`` (LoRA runs),
@@ -55,21 +57,26 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
 
     from cultureclip.dataset_builder.revisions import resolve_revision
 
+    from .collator import DataCollatorForCulTwin
     from .cultureclip_trainer import CultureCLIPTrainer
-    from .data import check_pairs, load_split
+    from .data import check_pairs, concept_images, load_split
     from .export import export_model, training_record, write_training_record
     from .run_totals import RunTotals
 
     if not config.output_dir:
         raise ValueError("Set output_dir (--output_dir DIR): the run writes merged/, adapter/ and its record there.")
     set_seed(config.seed)
+    concept_splits = [concepts]
     if train_dataset is None:
         if data.dataset:  # read (and record) the commit the revision points at now, for every split
             data = replace(data, dataset_revision=resolve_revision(data.dataset, data.dataset_revision))
-        train_dataset = load_split(data, data.train_split)
+        train_dataset, train_concepts = load_split(data, data.train_split)
+        concept_splits.append(train_concepts)
     if eval_dataset is None and data.eval_split:
-        eval_dataset = load_split(data, data.eval_split)
-    checked = check_pairs(train_dataset, config.drop_invalid_rows)
+        eval_dataset, eval_concepts = load_split(data, data.eval_split)
+        concept_splits.append(eval_concepts)
+    images = concept_images([c for c in concept_splits if c is not None], train_dataset, eval_dataset)
+    checked = check_pairs(train_dataset, config.drop_invalid_rows, images)
     if len(checked.dataset) == 0:
         why = f"all {checked.dropped_rows} rows were invalid and dropped" if checked.dropped_rows else "it has no rows"
         raise ValueError(
@@ -77,7 +84,7 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
             "fix the data or pass another --dataset / --train_split."
         )
     if eval_dataset is not None:
-        eval_dataset = check_pairs(eval_dataset, config.drop_invalid_rows).dataset
+        eval_dataset = check_pairs(eval_dataset, config.drop_invalid_rows, images).dataset
 
     data = replace(data, base_model_revision=resolve_revision(data.base_model, data.base_model_revision, "model"))
     processor = CLIPProcessor.from_pretrained(data.base_model, revision=data.base_model_revision)
@@ -88,6 +95,7 @@ def run_training(config, data, train_dataset=None, eval_dataset=None) -> Trainin
         processing_class=processor,
         train_dataset=checked.dataset,
         eval_dataset=eval_dataset,
+        data_collator=DataCollatorForCulTwin(processor, images),
     )
     totals = RunTotals()
     trainer.add_callback(totals)

@@ -104,3 +104,66 @@ def synthetic_pair_rows(
     if shuffle:
         rng.shuffle(rows)
     return rows
+
+
+def inline_pairs_features():
+    """The ``pairs`` features with the two images in the row (``pos_image``, ``neg_image``), as a
+    user's own pairs or the card's expanded rows have them, instead of positions in ``concepts``."""
+    from datasets import Image
+
+    from cultureclip.dataset_builder.cultwin import pairs_features
+
+    features = pairs_features()
+    for side in ("pos", "neg"):
+        del features[f"{side}_image_index"]
+        features[f"{side}_image"] = Image()
+    return features
+
+
+def release_layout(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split pair rows with their images (`synthetic_pair_rows`) into the release's layout.
+
+    Returns:
+        ``(pairs, concepts)``: ``pairs`` rows name their images as ``{side}_image_index`` in the
+        ``images`` of their ``concepts`` row; each distinct (concept, caption) image appears once.
+    """
+    concepts: dict[str, dict] = {}
+    pairs = []
+    for row in rows:
+        pair = {key: value for key, value in row.items() if not key.endswith("_image")}
+        for side, other in (("pos", "neg"), ("neg", "pos")):
+            concept = concepts.setdefault(
+                row[f"{side}_concept_id"],
+                {
+                    "concept_id": row[f"{side}_concept_id"],
+                    "concept": row[f"{side}_concept"],
+                    "country": row[f"{side}_country"],
+                    "region": "",
+                    "category": row["category"],
+                    "context": row[f"{side}_context"],
+                    "visual_features": row[f"{side}_visual_features"],
+                    "captions": [],
+                    "images": [],
+                    "twin_concept_id": row[f"{other}_concept_id"],
+                    "twin_concept": row[f"{other}_concept"],
+                },
+            )
+            if row[f"{side}_caption"] not in concept["captions"]:
+                concept["captions"].append(row[f"{side}_caption"])
+                concept["images"].append(row[f"{side}_image"])
+            pair[f"{side}_image_index"] = concept["captions"].index(row[f"{side}_caption"])
+        pairs.append(pair)
+    return pairs, list(concepts.values())
+
+
+def release_datasets(rows: list[dict]):
+    """`release_layout` of ``rows`` as ``datasets.Dataset`` objects with the release's features: ``(pairs, concepts)``."""
+    from datasets import Dataset
+
+    from cultureclip.dataset_builder.cultwin import concepts_features, pairs_features
+
+    pairs, concepts = release_layout(rows)
+    return tuple(
+        Dataset.from_list(records, features=features())
+        for records, features in ((pairs, pairs_features), (concepts, concepts_features))
+    )

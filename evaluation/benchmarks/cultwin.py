@@ -1,15 +1,16 @@
 """CulTwin twin accuracy: can the model tell a concept from its culturally different visual twin?
 
-Reads the ``pairs`` configuration of the CulTwin release (split ``test``). Both images of a pair
-are anchors:
+Reads the ``concepts`` configuration of the CulTwin release (split ``test``), where every image is
+stored once; a concept and its twin are always in the same split. Every image is an anchor:
 
 - concept level: the image against its own concept name and its twin's;
-- caption level: the image against its own caption and the twin's caption.
+- caption level: the image against its own caption and each caption of the twin (the release's
+  caption pairs: every caption of a concept with every caption of its twin).
 
-The options are always ``[pos, neg]``, so no randomness is involved. Rows share images and captions
-(every caption of a concept is paired with every caption of its twin), so identical questions
-(same image bytes, same options) are asked once. Accuracy is reported per level, and per category and
-country within each level; the headline ``accuracy`` is the concept level.
+The options of a twin pair are always in one order (the concept whose ``concept_id`` sorts first,
+then its twin), so no randomness is involved. Identical questions (same image bytes, same options)
+are asked once. Accuracy is reported per level, and per category and country within each level;
+the headline ``accuracy`` is the concept level.
 """
 
 from __future__ import annotations
@@ -21,40 +22,44 @@ from cultureclip import CULTWIN_REPO_ID
 from ..scoring import Context, Question, group_accuracy, score_multiple_choice
 
 DATASET = CULTWIN_REPO_ID
-CONFIG = "pairs"
+CONFIG = "concepts"
 SPLIT = "test"
 COLUMNS: dict = {}
 OPTIONS: dict = {}
-SIDES = ("pos", "neg")
-FIELDS = ("concept", "country", "caption", "image")
-REQUIRED = ("category",) + tuple(f"{side}_{name}" for side in SIDES for name in FIELDS)
+REQUIRED = ("concept_id", "concept", "country", "category", "captions", "images", "twin_concept_id")
 
 
-def build_questions(rows: Sequence[dict], images: dict[str, Sequence]) -> list[Question]:
-    """Concept- and caption-level questions for both anchors of every row, without repeats.
+def build_questions(rows: Sequence[dict], images: Sequence[Sequence]) -> list[Question]:
+    """Concept- and caption-level questions for every image of every concept, without repeats.
 
     Args:
-        rows: dicts with ``category`` and the ``pos_*`` / ``neg_*`` concept, country and caption.
-        images: ``{"pos": [key per row], "neg": [key per row]}``.
+        rows: ``concepts`` rows (without images): ``concept_id``, ``concept``, ``country``, ``category``,
+            ``captions`` and ``twin_concept_id``.
+        images: per row, a key per image (aligned with its ``captions``).
+
+    Raises:
+        ValueError: a concept's twin has no row (the rows are not a whole split of a release).
     """
+    by_id = {record["concept_id"]: record for record in rows}
     questions, seen = [], set()
     for row, record in enumerate(rows):
-        for level in ("concept", "caption"):
-            options = [record[f"pos_{level}"], record[f"neg_{level}"]]
-            for correct_idx, side in enumerate(SIDES):
-                image = images[side][row]
+        twin = by_id.get(record["twin_concept_id"])
+        if twin is None:
+            raise ValueError(
+                f"concept {record['concept_id']!r} has its twin {record['twin_concept_id']!r} in no row; evaluate a "
+                "whole split of a CulTwin release (a concept and its twin are always in the same split)."
+            )
+        own = 0 if record["concept_id"] < twin["concept_id"] else 1
+        fields = {key: record[key] for key in ("category", "country", "concept")}
+        for image, caption in zip(images[row], record["captions"]):
+            asked = [("concept", record["concept"], twin["concept"])]
+            asked += [("caption", caption, twin_caption) for twin_caption in twin["captions"]]
+            for level, mine, theirs in asked:
+                options = [mine, theirs] if own == 0 else [theirs, mine]
                 if (image, *options) in seen:
                     continue
                 seen.add((image, *options))
-                fields = {
-                    "row": row,
-                    "level": level,
-                    "side": side,
-                    "category": record["category"],
-                    "country": record[f"{side}_country"],
-                    "concept": record[f"{side}_concept"],
-                }
-                questions.append(Question(image, options, correct_idx, fields))
+                questions.append(Question(image, options, own, {"row": row, "level": level, **fields}))
     return questions
 
 
@@ -63,17 +68,16 @@ def run(context: Context) -> dict:
     missing = [column for column in REQUIRED if column not in dataset.column_names]
     if missing:
         raise ValueError(
-            f"The cultwin benchmark needs the CulTwin 'pairs' schema; the dataset lacks {missing} "
+            f"The cultwin benchmark needs the CulTwin 'concepts' schema; the dataset lacks {missing} "
             f"(its columns are {dataset.column_names}). Point --dataset cultwin=... at a CulTwin release "
-            "and pick its 'pairs' configuration (config=pairs)."
+            "and pick its 'concepts' configuration (config=concepts)."
         )
-    text_columns = [column for column in REQUIRED if not column.endswith("_image")]
-    rows = dataset.select_columns(text_columns).to_list()
+    rows = dataset.select_columns([column for column in REQUIRED if column != "images"]).to_list()
     category = dataset.features["category"]
     if hasattr(category, "int2str"):
         for record in rows:
             record["category"] = category.int2str(record["category"])
-    images = {side: context.index_images(f"{side}_image").keys for side in SIDES}
+    images = context.index_images("images").keys
     result = score_multiple_choice(context, build_questions(rows, images), group_fields=("level",))
     for level in ("concept", "caption"):
         items = [item for item in result["items"] if item["fields"]["level"] == level]

@@ -42,21 +42,21 @@ def test_an_empty_split_is_not_ok(release):
 
 
 def test_a_row_count_that_differs_from_the_card_is_named(release):
-    path = release / "concepts" / "train-00000-of-00001.parquet"
+    path = release / "pairs" / "train-00000-of-00001.parquet"  # a pair row: no other row names it
     rows = pq.read_metadata(path).num_rows
     keep_rows(path, rows - 1)
     assert problems(release) == [
-        f"[rows] concepts/train: {rows - 1} rows, but the card's dataset_info says {rows}; rebuild the release"
+        f"[rows] pairs/train: {rows - 1} rows, but the card's dataset_info says {rows}; rebuild the release"
     ]
 
 
 def test_a_corrupt_parquet_file_is_named(release):
-    path = release / "pairs" / "train-00000-of-00001.parquet"
+    path = release / "concepts" / "train-00000-of-00001.parquet"  # the images: pages large enough to zero
     data = bytearray(path.read_bytes())
     data[200 : len(data) // 2] = bytes(len(data) // 2 - 200)  # zeroed pages, intact footer
     path.write_bytes(bytes(data))
     [problem] = problems(release)
-    assert problem.startswith("[schema] pairs/train-00000-of-00001.parquet: cannot be read after row 0 (")
+    assert problem.startswith("[schema] concepts/train-00000-of-00001.parquet: cannot be read after row 0 (")
 
 
 def test_a_column_missing_from_a_data_file_is_named_by_the_loaders(release):
