@@ -22,7 +22,10 @@ from .world import COLOURS, KINDS
 @dataclass
 class WorldData:
     train: object
+    """The release's ``pairs`` train split (its images are in ``train_concepts``)."""
+    train_concepts: object
     seen: object
+    """``concepts`` rows, as the ``cultwin`` benchmark reads them; so is ``unseen``."""
     unseen: object
     zeroshot: object
     """``datasets.Dataset`` with ``image``, ``kind`` and ``colour`` (both ``ClassLabel``)."""
@@ -68,7 +71,7 @@ def _release(run_dir: Path, out_dir: Path, config: DataConfig):
             repo_id="cultureclip/twinworld-cultwin",
         ),
     )
-    return load_dataset(str(out_dir))
+    return load_dataset(str(out_dir), "pairs"), load_dataset(str(out_dir), "concepts")
 
 
 def zeroshot_dataset(config: DataConfig, difficulty: Difficulty):
@@ -100,11 +103,12 @@ def build_world_data(out_dir: str | Path, config: DataConfig, difficulty: Diffic
     heldout_run = write_run_folder(
         out_dir / "heldout-run", config.seed, config.heldout_per_concept, difficulty, "heldout"
     )
-    cultwin = _release(train_run, out_dir / "cultwin", config)
-    heldout = _release(heldout_run, out_dir / "cultwin-heldout", config)
+    pairs, concepts = _release(train_run, out_dir / "cultwin", config)
+    _, heldout = _release(heldout_run, out_dir / "cultwin-heldout", config)
     return WorldData(
-        train=cultwin["train"],
+        train=pairs["train"],
+        train_concepts=concepts["train"],
         seen=heldout["train"],
-        unseen=cultwin["test"],
+        unseen=concepts["test"],
         zeroshot=zeroshot_dataset(config, difficulty),
     )

@@ -127,7 +127,8 @@ def finetune(base_dir: Path, out_dir: Path, data: WorldData, variant: str, seed:
         logging_steps=max(1, config.steps // 5),
         disable_tqdm=True,
     )
-    return run_training(args, DataArguments(base_model=str(base_dir)), train_dataset=data.train).merged_dir
+    base = DataArguments(base_model=str(base_dir))
+    return run_training(args, base, train_dataset=data.train, concepts=data.train_concepts).merged_dir
 
 
 def run_experiment(
@@ -146,7 +147,7 @@ def run_experiment(
     start = time.perf_counter()
     data = build_world_data(out_dir / "data", config.data, config.difficulty)
     timings["data"] = time.perf_counter() - start
-    log(f"data: {len(data.train)} training pairs, {len(data.seen)} seen and {len(data.unseen)} unseen test pairs")
+    log(f"data: {len(data.train)} training pairs, {len(data.seen)} seen and {len(data.unseen)} unseen test concepts")
 
     start = time.perf_counter()
     if base_dir is None:
