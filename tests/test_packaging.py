@@ -127,9 +127,14 @@ def test_stage_registry_runs_every_stage_in_order():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """The wheel, built from a fresh copy of the repository (an in-place build would leave a
+    ``build/`` folder whose stale files later wheels could pick up)."""
+    from test_readme import fresh_clone
+
+    source = fresh_clone(tmp_path_factory.mktemp("source"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
         check=True,
         capture_output=True,
     )

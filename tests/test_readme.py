@@ -32,7 +32,7 @@ def walkthrough_commands(readme: str) -> list[str]:
     return _commands(_bash_blocks(section)[0])
 
 
-def _fresh_clone(target: Path) -> Path:
+def fresh_clone(target: Path) -> Path:
     """The repository's files as a clone has them (tracked and not ignored), none of its run folders."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -77,7 +77,7 @@ def test_the_walkthrough_covers_every_stage_and_keeps_training_out_of_the_genera
 
 @pytest.mark.slow
 def test_the_walkthrough_runs_as_written_from_a_fresh_clone(tmp_path):
-    clone = _fresh_clone(tmp_path / "clone")
+    clone = fresh_clone(tmp_path / "clone")
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
