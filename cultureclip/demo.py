@@ -31,7 +31,8 @@ The same method with the paper's models (GPUs, a Hugging Face login):
       --dataset cultwin=releases/cultwin --output-dir runs/eval
   cultureclip publish model --checkpoint runs/cultureclip --eval-dir runs/eval --repo-id ORG/cultureclip \\
       --dataset-id ORG/cultwin
-  cultureclip publish dataset --release-dir releases/cultwin --repo-id ORG/cultwin"""
+  cultureclip publish dataset --release-dir releases/cultwin --repo-id ORG/cultwin
+  cultureclip publish space --repo-id ORG/cultureclip-demo --model-repo ORG/cultureclip --dataset-repo ORG/cultwin"""
 
 
 # What ``--push-to-hub ORG`` publishes, as ORG/<name>: the model, the dataset, and the tiny base
