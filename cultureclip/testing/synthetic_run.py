@@ -3,7 +3,6 @@ images, no models. For the scale benchmark (`benchmarks/scale.py`) and its test.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -25,7 +24,6 @@ def write_synthetic_run(
     from cultureclip.dataset_builder.config import STAGES, CaptionConfig, GenerationConfig, QualityConfig
     from cultureclip.dataset_builder.records import (
         CATEGORIES,
-        RUN_RECORD,
         Caption,
         Concept,
         ImageRecord,
@@ -36,6 +34,7 @@ def write_synthetic_run(
         record_path,
         to_json,
     )
+    from cultureclip.schemas import RunRecord
 
     run_dir = Path(run_dir)
     (run_dir / "images").mkdir(parents=True)
@@ -84,6 +83,5 @@ def write_synthetic_run(
         stage: {"items_in": counts.get(stage, 0), "kept": counts.get(stage, 0), "rejected": {}, "failed": 0}
         for stage in STAGES
     }
-    record = {"config": config.to_dict(), "models": {}, "prompts": {}, "sampling": {}, "seeds": {"base": seed}}
-    (run_dir / RUN_RECORD).write_text(json.dumps(record | {"summary": summary}, indent=2), encoding="utf-8")
+    RunRecord(config=config.to_dict(), seed=seed, summary=summary).write(run_dir / RunRecord.FILE)
     return run_dir
