@@ -7,9 +7,11 @@ For each size, a synthetic finished run folder (`write_synthetic_run`: records a
 random-noise PNGs, no models) is built with ``cultureclip build-dataset`` in a fresh process, which
 reports its wall time and peak RSS. Then: the release's bytes against the unique image bytes
 (``ratio``; the target is 1.1 or less, plus the text); ``load_dataset`` of both configs in a fresh
-process with an empty cache; and the throughput of `DataCollatorForCulTwin` over shuffled train
-pairs (the tiny CLIP processor, 32 px) with 0 and 2 ``DataLoader`` workers, over at most
-``--batches`` batches after the first. The last lines give how each figure grows from the
+process with an empty cache; the pixel cache of the train split's images (the tiny CLIP processor,
+32 px; every image decoded and preprocessed once, as ``cultureclip train`` does first), its build
+time with 2 workers and its size; and the throughput of `DataCollatorForCulTwin` reading it over
+shuffled train pairs with 0 and 2 ``DataLoader`` workers, over at most ``--batches`` batches after
+the first. The last lines give how each figure grows from the
 smallest size to the largest against the number of pairs (time should grow like it, memory stay flat).
 Everything is written under a temporary folder, removed size by size.
 """
@@ -71,17 +73,34 @@ def processor():
     return CLIPProcessor(image_processor=clip_image_processor(32), tokenizer=build_clip_tokenizer(512))
 
 
+def train_images(release: Path, cache: Path):
+    """The train split's `ConceptImages`, read as ``cultureclip train`` reads them."""
+    from datasets import load_dataset
+
+    from cultureclip.trainer.images import ConceptImages
+
+    return ConceptImages(load_dataset(str(release), "concepts", split="train", cache_dir=str(cache)))
+
+
+def pixel_cache(release: Path, cache: Path) -> dict:
+    """Build the train images' pixel cache with 2 workers: seconds and MB."""
+    images = train_images(release, cache)
+    start = time.perf_counter()
+    folder = images.cache_pixels(processor().image_processor, cache / "pixels", num_workers=2)
+    return {"pixel_cache_s": time.perf_counter() - start, "pixel_cache_mb": _bytes(folder.iterdir()) / 1e6}
+
+
 def collator_throughput(release: Path, workers: int, batch_size: int, batches: int, cache: Path) -> float:
-    """Caption pairs per second through `DataCollatorForCulTwin`, after the first batch."""
+    """Caption pairs per second through `DataCollatorForCulTwin` reading the pixel cache, after the first batch."""
     import torch
     from datasets import load_dataset
 
     from cultureclip.trainer import DataCollatorForCulTwin
-    from cultureclip.trainer.images import ConceptImages
 
     pairs = load_dataset(str(release), split="train", cache_dir=str(cache))
-    concepts = load_dataset(str(release), "concepts", split="train", cache_dir=str(cache))
-    collate = DataCollatorForCulTwin(processor(), ConceptImages(concepts))
+    images = train_images(release, cache)
+    images.cache_pixels(processor().image_processor, cache / "pixels")  # built by `pixel_cache`
+    collate = DataCollatorForCulTwin(processor(), images)
     generator = torch.Generator().manual_seed(0)
     loader = torch.utils.data.DataLoader(
         pairs, batch_size=batch_size, shuffle=True, collate_fn=collate, num_workers=workers, generator=generator
@@ -112,6 +131,7 @@ def measure(root: Path, twin_pairs: int, captions: int, image_size: int, batch_s
         "pairs_mb": _bytes(release.glob("pairs/*.parquet")) / 1e6,
         "release_mb": _bytes(release.glob("*/*.parquet")) / 1e6,
         "load_s": loaded["seconds"],
+        **pixel_cache(release, cache / "rows"),
         **{
             f"pairs_per_s_{workers}_workers": collator_throughput(
                 release, workers, batch_size, batches, cache / "rows"
@@ -133,6 +153,7 @@ def format_table(results: list[dict]) -> str:
         "release MB (pairs)",
         "release / images",
         "load_dataset s",
+        "pixel cache s (MB)",
         "pairs/s 0 workers",
         "pairs/s 2 workers",
     ]
@@ -141,14 +162,15 @@ def format_table(results: list[dict]) -> str:
         lines.append(
             f"| {r['twin_pairs']:,} | {r['pairs']:,} | {r['images']:,} | {r['build_s']:.1f} | {r['build_peak_rss_mb']:.0f} "
             f"| {r['image_mb']:.1f} | {r['release_mb']:.1f} ({r['pairs_mb']:.1f}) | {r['release_mb'] / r['image_mb']:.2f} "
-            f"| {r['load_s']:.1f} | {r['pairs_per_s_0_workers']:.0f} | {r['pairs_per_s_2_workers']:.0f} |"
+            f"| {r['load_s']:.1f} | {r['pixel_cache_s']:.1f} ({r['pixel_cache_mb']:.0f}) | {r['pairs_per_s_0_workers']:.0f} | {r['pairs_per_s_2_workers']:.0f} |"
         )
     if len(results) > 1:
         first, last = results[0], results[-1]
         growth = last["pairs"] / first["pairs"]
         lines.append("")
         lines.append(f"From {first['pairs']:,} to {last['pairs']:,} pair rows (x{growth:.0f}):")
-        for key, name in (("build_s", "build time"), ("load_s", "load_dataset time"), ("release_mb", "release bytes")):
+        timings = [("build_s", "build time"), ("load_s", "load_dataset time"), ("pixel_cache_s", "pixel cache time")]
+        for key, name in (*timings, ("release_mb", "release bytes")):
             lines.append(f"- {name}: x{last[key] / first[key]:.1f}")
         lines.append(f"- build peak RSS: x{last['build_peak_rss_mb'] / first['build_peak_rss_mb']:.2f}")
     return "\n".join(lines)

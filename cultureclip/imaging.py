@@ -77,8 +77,12 @@ def image_problem(source: Any) -> str | None:
     The one image check of every command (build, validate, training, evaluation): a full decode
     with `decode_image`, so a truncated file or a decompression bomb is a bad image everywhere.
     """
+    return decode_or_problem(source)[1]
+
+
+def decode_or_problem(source: Any) -> tuple[Any, str | None]:
+    """``(decode_image(source), None)``, or ``(None, why)`` when it does not decode (`image_problem`'s message)."""
     try:
-        decode_image(source)
+        return decode_image(source), None
     except Exception as error:  # PIL raises many unrelated types for bad files; each is a finding
-        return f"does not decode ({type(error).__name__}: {error})"
-    return None
+        return None, f"does not decode ({type(error).__name__}: {error})"

@@ -1,4 +1,4 @@
-"""Training on a release whose pairs name their images in ``concepts``: each image decoded once per process."""
+"""Training on a release whose pairs name their images in ``concepts``: each image decoded once, into the pixel cache."""
 
 import json
 from pathlib import Path
@@ -25,10 +25,13 @@ def processor(tiny_models):
     return CLIPProcessor.from_pretrained(tiny_models["clip"])
 
 
-def test_release_pairs_collate_like_pairs_with_images_and_decode_each_image_once(processor):
+@pytest.mark.parametrize("cached", [True, False])
+def test_release_pairs_collate_like_pairs_with_images(processor, cached, tmp_path):
     rows = pair_rows(num_twins=3, captions_per_concept=3, shuffle=True)
     pairs, concepts = release_datasets(rows)
     images = ConceptImages(concepts)
+    if cached:
+        images.cache_pixels(processor.image_processor, tmp_path)
     pair_list = pairs.to_list()
     collate = DataCollatorForCulTwin(processor, images)
     expected = DataCollatorForCulTwin(processor)
@@ -41,28 +44,21 @@ def test_release_pairs_collate_like_pairs_with_images_and_decode_each_image_once
             assert batch.keys() == reference.keys()
             for key in batch:
                 torch.testing.assert_close(batch[key], reference[key], rtol=0, atol=0)
-    assert images.decoded == 3 * 2 * 3  # 3 twin pairs x 2 concepts x 3 images, over 27 pairs and 2 epochs
+    if cached:  # 3 twin pairs x 2 concepts x 3 images decoded once, for 27 pairs and 2 epochs
+        assert images.pixels.decoded == 3 * 2 * 3 and images.decoded == 0
+    else:  # each batch decodes the distinct images it uses
+        assert images.decoded > 3 * 2 * 3
 
 
-def test_a_bounded_cache_keeps_the_most_recent_images(processor):
-    _, concepts = release_datasets(pair_rows(num_twins=2, captions_per_concept=2))
-    images = ConceptImages(concepts, max_cached_images=2)
-    first = images.pixel_values([("pos-0", 0), ("neg-0", 0), ("pos-0", 0)], processor.image_processor)
-    assert first.shape[0] == 3 and images.decoded == 2
-    images.pixel_values([("pos-1", 0)], processor.image_processor)  # evicts pos-0/0, the least recent
-    images.pixel_values([("neg-0", 0)], processor.image_processor)
-    assert images.decoded == 3
-    again = images.pixel_values([("pos-0", 0)], processor.image_processor)
-    assert images.decoded == 4
-    torch.testing.assert_close(again[0], first[0], rtol=0, atol=0)
-    with pytest.raises(ValueError, match="max_cached_images=0 must be at least 1"):
-        ConceptImages(concepts, max_cached_images=0)
-
-
-def test_dataloader_workers_collate_release_pairs(processor):
+def test_dataloader_workers_collate_release_pairs_from_the_pixel_cache(processor, tmp_path):
     pairs, concepts = release_datasets(pair_rows(num_twins=2))
-    collate = DataCollatorForCulTwin(processor, ConceptImages(concepts))
-    loaders = [torch.utils.data.DataLoader(pairs, batch_size=4, collate_fn=collate, num_workers=n) for n in (0, 2)]
+    cached = ConceptImages(concepts)
+    cached.cache_pixels(processor.image_processor, tmp_path, num_workers=2)
+    collators = [DataCollatorForCulTwin(processor, images) for images in (ConceptImages(concepts), cached)]
+    loaders = [
+        torch.utils.data.DataLoader(pairs, batch_size=4, collate_fn=collate, num_workers=n)
+        for collate, n in zip(collators, (0, 2))
+    ]
     for serial, parallel in zip(*loaders, strict=True):
         torch.testing.assert_close(serial["pixel_values"], parallel["pixel_values"], rtol=0, atol=0)
 
@@ -92,7 +88,10 @@ def test_bad_references_and_images_are_named_or_dropped(processor):
         DataCollatorForCulTwin(processor)(pairs.select([0]).to_list())
 
 
-def test_train_command_reads_a_release_folder(tiny_models, tmp_path):
+def test_train_command_reads_a_release_folder(tiny_models, tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
     release = tmp_path / "release"
     build_release(write_run(tmp_path / "run"), release, ReleaseConfig(validation_size=2, test_size=0))
     output_dir = tmp_path / "out"
@@ -102,3 +101,5 @@ def test_train_command_reads_a_release_folder(tiny_models, tmp_path):
     assert main(argv) == 0
     record = json.loads((output_dir / "training_record.json").read_text())
     assert record["dataset"]["train_rows"] > 0 and "eval_twin_accuracy" in record["metrics"]
+    caches = list((tmp_path / "datasets-cache").rglob("cultureclip-pixels/*/pixels.npy"))
+    assert len(caches) == 1  # next to the concepts' datasets cache, as Dataset.map caches

@@ -12,5 +12,6 @@ def test_scale_benchmark_measures_each_size(capsys):
         assert result["build_peak_rss_mb"] > 0 and result["build_s"] > 0 and result["load_s"] > 0
         assert result["pairs_per_s_0_workers"] > 0 and result["pairs_per_s_2_workers"] > 0
         assert result["image_mb"] <= result["release_mb"]
+        assert result["pixel_cache_s"] > 0 and result["pixel_cache_mb"] > 0
     printed = capsys.readouterr().out
     assert "| 4 | 16 | 16 |" in printed and "From 12 to 16 pair rows" in printed

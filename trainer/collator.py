@@ -67,9 +67,10 @@ class DataCollatorForCulTwin:
     Reads ``pos_image, neg_image, pos_caption, neg_caption, pos_concept, neg_concept`` and the
     optional ``pos_concept_id, neg_concept_id``; other columns are ignored. Rows of a release's
     ``pairs`` config have no images but ``pos_image_index, neg_image_index``: their images come
-    from ``images`` (the release's ``concepts``), each decoded and preprocessed once per process. Every distinct string
-    among the captions and concept names of the batch is tokenized once, padded to the longest
-    (not to 77 tokens), and each row points at its texts by index.
+    from ``images`` (the release's ``concepts``; read from its pixel cache after
+    `ConceptImages.cache_pixels`). Every distinct string among the captions and concept names of
+    the batch is tokenized once, padded to the longest (not to 77 tokens), and each row points at
+    its texts by index.
 
     Args:
         processor: a ``CLIPProcessor`` (tokenizer + image processor).

@@ -54,6 +54,10 @@ class CultureCLIPConfig(TrainingArguments):
         auto_precision (`bool`, defaults to `False`):
             Turn on bf16 autocast and TF32 matmuls where the GPU supports them (fp32 elsewhere).
             The loss is computed in fp32 either way (`CultureCLIPLoss`).
+        pixel_cache_dir (`str`, *optional*):
+            Where the pixel cache of a release's images goes (`cultureclip.trainer.pixel_cache`: each
+            image decoded and preprocessed once, 150 KB at 224 px, reused by later runs). Defaults to
+            the concepts' `datasets` cache folder, or a temporary folder for in-memory rows.
 
     Defaults that differ from `TrainingArguments`: the released run's optimiser settings, the
     CulTwin columns kept, ``ddp_find_unused_parameters=False`` (every trainable parameter gets a
@@ -96,6 +100,9 @@ class CultureCLIPConfig(TrainingArguments):
     )
     auto_precision: bool = field(
         default=False, metadata={"help": "bf16 autocast and TF32 where the GPU supports them (the loss stays fp32)."}
+    )
+    pixel_cache_dir: str | None = field(
+        default=None, metadata={"help": "Folder of the images' pixel cache (default: the datasets cache)."}
     )
     # Trainer defaults that differ for CultureCLIP: the collator needs the raw CulTwin columns, the
     # released run's optimiser settings, DDP without the unused-parameter search, a busy loader.

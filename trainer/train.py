@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ def run_training(config, data, train_dataset=None, eval_dataset=None, concepts=N
         eval_dataset, eval_concepts = load_split(data, data.eval_split)
         concept_splits.append(eval_concepts)
     images = concept_images([c for c in concept_splits if c is not None], train_dataset, eval_dataset)
+    data = replace(data, base_model_revision=resolve_revision(data.base_model, data.base_model_revision, "model"))
+    processor = CLIPProcessor.from_pretrained(data.base_model, revision=data.base_model_revision)
+    temporary = cache_pixels(images, processor.image_processor, config)
     checked = check_pairs(train_dataset, config.drop_invalid_rows, images)
     if len(checked.dataset) == 0:
         why = f"all {checked.dropped_rows} rows were invalid and dropped" if checked.dropped_rows else "it has no rows"
@@ -86,8 +90,6 @@ def run_training(config, data, train_dataset=None, eval_dataset=None, concepts=N
     if eval_dataset is not None:
         eval_dataset = check_pairs(eval_dataset, config.drop_invalid_rows, images).dataset
 
-    data = replace(data, base_model_revision=resolve_revision(data.base_model, data.base_model_revision, "model"))
-    processor = CLIPProcessor.from_pretrained(data.base_model, revision=data.base_model_revision)
     model = CLIPModel.from_pretrained(data.base_model, revision=data.base_model_revision)
     trainer = CultureCLIPTrainer(
         model=model,
@@ -120,7 +122,28 @@ def run_training(config, data, train_dataset=None, eval_dataset=None, concepts=N
         )
         record_path = write_training_record(record, output_dir)
     trainer.accelerator.wait_for_everyone()
+    if temporary is not None:
+        temporary.cleanup()
     return TrainingResult(output_dir, exported["merged"], exported["adapter"], record_path, metrics)
+
+
+def cache_pixels(images, image_processor, config) -> tempfile.TemporaryDirectory | None:
+    """Decode and preprocess every image of ``images`` once (`ConceptImages.cache_pixels`), with the loader's workers.
+
+    Returns:
+        The temporary folder holding the cache of in-memory concepts when ``config.pixel_cache_dir`` is
+        unset (remove it after training), else ``None``.
+    """
+    from .pixel_cache import default_cache_root
+
+    if images is None:
+        return None
+    temporary, root = None, config.pixel_cache_dir
+    if root is None and default_cache_root(images) is None:
+        temporary = tempfile.TemporaryDirectory(prefix="cultureclip-pixels-")
+        root = temporary.name
+    images.cache_pixels(image_processor, root, config.dataloader_num_workers)
+    return temporary
 
 
 # The TrainingArguments fields `cultureclip train --help` shows; --help-all shows the rest.
