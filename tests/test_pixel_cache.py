@@ -9,7 +9,7 @@ import pytest
 import torch
 from cultwin_fixtures import pair_rows
 from datasets import Dataset, Image, List
-from eval_datasets import CASES
+from eval_datasets import CASES, encoded
 from transformers import CLIPImageProcessorPil
 
 from cultureclip.testing.synthetic import release_datasets
@@ -160,3 +160,20 @@ def test_training_on_in_memory_concepts_caches_in_the_given_or_a_temporary_folde
     assert list((tmp_path / "tmp").iterdir()) == []  # a temporary cache is removed after training
     if pixel_cache_dir:
         assert len(list((tmp_path / pixel_cache_dir).glob("*/pixels.npy"))) == 1
+
+
+def test_a_processor_that_does_not_crop_to_one_size_is_refused(tmp_path):
+    from eval_datasets import image
+
+    processor = CLIPImageProcessorPil(size={"shortest_edge": 16}, do_center_crop=False)
+    wide, tall = image(0).resize((40, 20)), image(1).resize((20, 40))
+    rows = [
+        {"concept_id": f"c{i}", "images": [{"bytes": encoded(picture), "path": None}]}
+        for i, picture in enumerate((wide, tall))
+    ]
+    concepts = Dataset.from_list(rows).cast_column("images", List(Image(decode=False)))
+    with pytest.raises(
+        PixelCacheError, match=r"shape \(3, 32, 16\) for concept 'c1' and \(3, 16, 32\) for others; .*crop_size"
+    ):
+        ConceptImages(concepts).cache_pixels(processor, tmp_path)
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []

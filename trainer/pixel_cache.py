@@ -224,25 +224,28 @@ def _build(images: ConceptImages, image_processor, staging: Path, num_workers: i
         stored,
         staging.parent,
     )
-    pixels = np.lib.format.open_memmap(staging / PIXELS, mode="w+", dtype=stored, shape=(total, *shape))
     loader = torch.utils.data.DataLoader(
         _ConceptRows(images, image_processor, stored), batch_size=1, collate_fn=_first, num_workers=num_workers
     )
     problems: dict[int, str] = {}
-    for row, (values, row_problems) in enumerate(loader):
-        start = images.offsets[row]
-        good = [p for p in range(images.offsets[row + 1] - start) if p not in row_problems]
-        if values is not None:
-            if tuple(values.shape[1:]) != shape:
-                raise PixelCacheError(
-                    f"The image processor gives pixel values of shape {tuple(values.shape[1:])} for concept "
-                    f"{images.concept_ids[row]!r} and {shape} for others; train with a processor that crops to one "
-                    "size (crop_size)."
-                )
-            pixels[[start + p for p in good]] = values
-        problems.update({start + p: problem for p, problem in row_problems.items()})
-    pixels.flush()
-    del pixels
+    with open(staging / PIXELS, "wb") as file:  # written in row order: no image is held beyond its row
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(stored)), "fortran_order": False}
+        np.lib.format.write_array_header_2_0(file, {**header, "shape": (total, *shape)})
+        for row, (values, row_problems) in enumerate(loader):
+            count = images.offsets[row + 1] - images.offsets[row]
+            pixels = np.zeros((count, *shape), dtype=stored)
+            if values is not None:
+                if tuple(values.shape[1:]) != shape:
+                    raise PixelCacheError(
+                        f"The image processor gives pixel values of shape {tuple(values.shape[1:])} for concept "
+                        f"{images.concept_ids[row]!r} and {shape} for others; train with a processor that crops "
+                        "to one size (crop_size)."
+                    )
+                pixels[[p for p in range(count) if p not in row_problems]] = values
+            file.write(pixels.tobytes())
+            problems.update({images.offsets[row] + p: problem for p, problem in row_problems.items()})
+        file.flush()
+        os.fsync(file.fileno())
     index = {"format": FORMAT_VERSION, "images": total, "stored": stored, "problems": problems}
     with open(staging / INDEX, "w") as file:
         json.dump(index, file)
