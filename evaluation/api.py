@@ -123,7 +123,7 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
     require_columns(opened["dataset"], {name: specific[name] for name in spec.COLUMNS}, benchmark)
     cache_dir = (run.cache_dir or default_cache_dir()) if run.use_cache else None
     store = EmbeddingStore.open(cache_dir, model.fingerprint, opened["info"]["fingerprint"])
-    context = Context(opened["dataset"], model, store, specific, run.seed)
+    context = Context(opened["dataset"], model, store, specific, run.seed, opened["info"])
     result = spec.run(context)
     store.save()
     metrics = {name: value for name, value in result.items() if isinstance(value, float)}
