@@ -66,7 +66,8 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
             or a `ClipEncoder` from `load_encoder` (reused across benchmarks).
         benchmark: one of `cultureclip.evaluation.BENCHMARKS`.
         dataset: a Hub id, a local folder, or a loaded `datasets.Dataset` (default: the
-            benchmark's dataset).
+            benchmark's dataset). ``cultwin`` also reads the ``pairs`` configuration of the same
+            release, at the same revision and split: give it the Hub id or the release folder.
         processor: the model's processor when ``model`` is a loaded model.
         **options: `RunOptions` fields and the benchmark's own options (see `benchmark_options`),
             e.g. ``region_column="country"`` or ``group_column="region"``.

@@ -416,3 +416,16 @@ def test_crope_counts_the_rows_it_skips_for_an_empty_concept(clip):
     result = evaluate(clip["model"], "crope", _dataset("crope", rows), processor=clip["processor"], use_cache=False)
     assert result["empty_concept_rows"] == [4]
     assert sorted({item["fields"]["row"] for item in result["items"]}) == [0, 1, 3]
+
+
+def test_another_config_is_read_from_the_same_source_split_and_commit(monkeypatch):
+    from cultureclip.evaluation import scoring
+
+    calls = []
+    monkeypatch.setattr(
+        scoring, "open_dataset", lambda *args, **kwargs: calls.append((args, kwargs)) or {"dataset": 1}
+    )
+    info = {"id": "org/cultwin", "config": "concepts", "split": "test", "revision": "0123abc", "fingerprint": "f"}
+    context = scoring.Context(None, None, None, {}, 42, info)
+    assert context.open_config("pairs") == 1
+    assert calls == [(("org/cultwin",), {"split": "test", "config": "pairs", "revision": "0123abc"})]
