@@ -217,7 +217,11 @@ def test_cultwin_caption_level_asks_exactly_the_pairs_based_questions(sampled):
 
 @pytest.mark.parametrize(
     ("change", "held"),
-    [({"neg_image_index": 2}, "has 2 image"), ({"neg_concept_id": "c9n"}, "has no row")],
+    [
+        ({"neg_image_index": 2}, "has 2 image"),
+        ({"neg_image_index": None}, "has 2 image"),
+        ({"neg_concept_id": "c9n"}, "has no row"),
+    ],
 )
 def test_cultwin_rejects_a_pair_whose_image_is_not_in_concepts(change, held):
     rows, images, pairs = _cultwin_protocol_rows()

@@ -72,12 +72,12 @@ def build_questions(rows: Sequence[dict], images: Sequence[Sequence], pairs: Seq
         for correct_idx, side in enumerate(SIDES):
             concept_id, index = pair[f"{side}_concept_id"], pair[f"{side}_image_index"]
             row = row_of.get(concept_id)
-            if row is None or not 0 <= index < len(images[row]):
+            if row is None or index is None or not 0 <= index < len(images[row]):
                 held = "no row" if row is None else f"{len(images[row])} image(s)"
                 raise ValueError(
                     f"pair {pair['pair_id']!r} names image {index} of concept {concept_id!r}, and the 'concepts' "
-                    f"configuration of this split has {held} for it; evaluate a release whose 'pairs' and "
-                    "'concepts' were built together (cultureclip build-dataset), at one revision."
+                    f"configuration of this split has {held} for it; evaluate a whole split (no slice) of a release "
+                    "whose 'pairs' and 'concepts' were built together (cultureclip build-dataset)."
                 )
             fields = {"row": row, "pair": pair["pair_id"], "level": "caption", **_anchor(rows[row])}
             ask(images[row][index], options, correct_idx, fields)
