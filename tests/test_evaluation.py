@@ -253,6 +253,12 @@ def test_cultwin_needs_the_release_beside_its_concepts(clip, data, tmp_path):
     concepts = datasets.load_dataset(str(data["cultwin"]), "concepts", split="test")
     with pytest.raises(ValueError, match="'pairs' configuration of its dataset, and a loaded Dataset holds only one"):
         evaluate(clip["path"], "cultwin", concepts, use_cache=False)
+    from cultureclip.dataset_builder.cultwin import concepts_features
+
+    other = {"pairs": ({"pair_id": ["p0"]}, datasets.Features({"pair_id": datasets.Value("string")}))}
+    eval_datasets.release({"concepts": (eval_datasets.cultwin_rows(), concepts_features()), **other}, tmp_path / "old")
+    with pytest.raises(ValueError, match=r"'pairs' configuration, which lacks \['pos_concept_id'"):
+        evaluate(clip["path"], "cultwin", str(tmp_path / "old"), use_cache=False)
     datasets.DatasetDict({"test": concepts}).save_to_disk(str(tmp_path / "saved"))
     with pytest.raises(ValueError, match="save_to_disk folder .*saved holds only one: pass the dataset's Hub id"):
         evaluate(clip["path"], "cultwin", str(tmp_path / "saved"), use_cache=False)
