@@ -66,7 +66,8 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
             or a `ClipEncoder` from `load_encoder` (reused across benchmarks).
         benchmark: one of `cultureclip.evaluation.BENCHMARKS`.
         dataset: a Hub id, a local folder, or a loaded `datasets.Dataset` (default: the
-            benchmark's dataset).
+            benchmark's dataset). ``cultwin`` also reads the ``pairs`` configuration of the same
+            release, at the same revision and split: give it the Hub id or the release folder.
         processor: the model's processor when ``model`` is a loaded model.
         **options: `RunOptions` fields and the benchmark's own options (see `benchmark_options`),
             e.g. ``region_column="country"`` or ``group_column="region"``.
@@ -123,7 +124,7 @@ def evaluate(model, benchmark: str, dataset=None, processor=None, **options) -> 
     require_columns(opened["dataset"], {name: specific[name] for name in spec.COLUMNS}, benchmark)
     cache_dir = (run.cache_dir or default_cache_dir()) if run.use_cache else None
     store = EmbeddingStore.open(cache_dir, model.fingerprint, opened["info"]["fingerprint"])
-    context = Context(opened["dataset"], model, store, specific, run.seed)
+    context = Context(opened["dataset"], model, store, specific, run.seed, opened["info"])
     result = spec.run(context)
     store.save()
     metrics = {name: value for name, value in result.items() if isinstance(value, float)}

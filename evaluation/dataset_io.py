@@ -34,7 +34,7 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
         source = str(source)
     if isinstance(source, Dataset):
         dataset, name = source, None
-    elif _saved_to_disk(Path(source)):
+    elif saved_to_disk(source):
         dataset, name = load_from_disk(str(source)), str(Path(source).resolve())
         if isinstance(dataset, DatasetDict):
             if split not in dataset:
@@ -52,7 +52,9 @@ def open_dataset(source, *, split: str, config: str | None = None, revision: str
     return {"dataset": dataset, "info": info}
 
 
-def _saved_to_disk(path: Path) -> bool:
+def saved_to_disk(source: str) -> bool:
+    """Whether ``source`` is a folder written by ``save_to_disk`` (one configuration, no data files)."""
+    path = Path(source)
     return path.is_dir() and any((path / name).is_file() for name in ("state.json", "dataset_dict.json"))
 
 

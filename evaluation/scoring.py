@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .cache import EmbeddingStore
-from .dataset_io import ImageIndex, index_images
+from .dataset_io import ImageIndex, index_images, open_dataset, saved_to_disk
 from .encoder import ClipEncoder, EncodingStats
 from .metrics import multiple_choice_accuracy
 
@@ -32,13 +32,18 @@ class Question:
 
 @dataclass
 class Context:
-    """What a benchmark module gets: the dataset, the encoder, the embedding store and its options."""
+    """What a benchmark module gets: the dataset, the encoder, the embedding store and its options.
+
+    ``info`` is the dataset's `open_dataset` description (where it was read, at which revision), so
+    that a benchmark can read another configuration of the same dataset (`open_config`).
+    """
 
     dataset: object
     encoder: ClipEncoder
     store: EmbeddingStore
     options: dict[str, Any]
     seed: int
+    info: dict[str, Any] = field(default_factory=dict)
     stats: EncodingStats = field(default_factory=EncodingStats)
     indexes: list[ImageIndex] = field(default_factory=list)
     dropped_rows: list[int] = field(default_factory=list)
@@ -51,6 +56,25 @@ class Context:
         self.indexes.append(index)
         self.store.unreadable.update(index.unreadable)
         return index
+
+    def open_config(self, config: str):
+        """The ``config`` configuration of the same dataset, at the same split and revision.
+
+        The revision is the commit the scored configuration was read at (`open_dataset`), so both
+        come from one snapshot of a Hub dataset.
+
+        Raises:
+            ValueError: the dataset was given loaded or as a ``save_to_disk`` folder, which hold one
+                configuration only.
+        """
+        source = self.info.get("id")
+        if source is None or saved_to_disk(source):
+            given = "a loaded Dataset" if source is None else f"the save_to_disk folder {source}"
+            raise ValueError(
+                f"This benchmark also reads the {config!r} configuration of its dataset, and {given} holds only "
+                "one: pass the dataset's Hub id or its folder of data files (e.g. the folder build-dataset wrote)."
+            )
+        return open_dataset(source, split=self.info["split"], config=config, revision=self.info["revision"])["dataset"]
 
     def readable_rows(self, *indexes: ImageIndex) -> list[bool]:
         """Per row, whether every image of the row in ``indexes`` decodes (`cultureclip.imaging.image_problem`).

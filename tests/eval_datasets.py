@@ -135,11 +135,57 @@ def cultwin_rows() -> dict:
     return rows
 
 
-def cultwin(path: Path) -> Path:
-    """A ``concepts`` split of CulTwin, with the release's features."""
-    from cultureclip.dataset_builder.cultwin import concepts_features
+def cultwin_pair_rows(sampled: bool = False) -> dict:
+    """CulTwin ``pairs`` rows of `cultwin_rows`: every caption of ``c<t>p`` with every caption of its
+    twin ``c<t>n`` (2 x 2 per twin pair), or, ``sampled``, caption k with the twin's caption k only."""
+    from cultureclip.dataset_builder.cultwin import pairs_features
 
-    return save(cultwin_rows(), concepts_features(), path)
+    concepts = cultwin_rows()
+    by_id = {concept_id: row for row, concept_id in enumerate(concepts["concept_id"])}
+    rows: dict[str, list] = {name: [] for name in pairs_features()}
+    for twin in range(2):
+        pos, neg = by_id[f"c{twin}p"], by_id[f"c{twin}n"]
+        for k in range(2):
+            for j in (k,) if sampled else range(2):
+                rows["pair_id"].append(f"t{twin}-{k}-{j}")
+                rows["twin_id"].append(f"t{twin}")
+                rows["category"].append(concepts["category"][pos])
+                for side, row, index in (("pos", pos, k), ("neg", neg, j)):
+                    for name in ("concept_id", "concept", "country", "context", "visual_features"):
+                        rows[f"{side}_{name}"].append(concepts[name][row])
+                    rows[f"{side}_caption"].append(concepts["captions"][row][index])
+                    rows[f"{side}_image_index"].append(index)
+                    rows[f"{side}_quality"].append(None)
+    return rows
+
+
+def release(configs: dict, path: Path, split: str = "test") -> Path:
+    """A folder of Parquet data files with one folder per configuration and a card that lists them,
+    as ``build-dataset`` writes (what ``--dataset name=PATH`` reads with a config)."""
+    from datasets import Dataset
+
+    card = ["---", "configs:"]
+    for name, (rows, features) in configs.items():
+        Dataset.from_dict(rows, features=features).to_parquet(str(path / name / f"{split}-00000-of-00001.parquet"))
+        card += [
+            f"- config_name: {name}",
+            "  data_files:",
+            f"  - split: {split}",
+            f"    path: {name}/{split}-*.parquet",
+        ]
+    (path / "README.md").write_text("\n".join([*card, "---", ""]))
+    return path
+
+
+def cultwin(path: Path, sampled: bool = False) -> Path:
+    """A CulTwin release with a ``test`` split: `cultwin_rows` (``concepts``) and `cultwin_pair_rows`."""
+    from cultureclip.dataset_builder.cultwin import concepts_features, pairs_features
+
+    configs = {
+        "concepts": (cultwin_rows(), concepts_features()),
+        "pairs": (cultwin_pair_rows(sampled), pairs_features()),
+    }
+    return release(configs, path)
 
 
 def zeroshot_parquet(path: Path, classes=("cat", "dog", "bird"), rows: int = 12) -> Path:

@@ -31,6 +31,7 @@ def data(tmp_path_factory):
         "globalrg-grounding": eval_datasets.globalrg_grounding(root / "globalrg-grounding"),
         "crope": eval_datasets.crope(root / "crope"),
         "cultwin": eval_datasets.cultwin(root / "cultwin"),
+        "cultwin-sampled": eval_datasets.cultwin(root / "cultwin-sampled", sampled=True),
         "zeroshot": eval_datasets.zeroshot_parquet(root / "zeroshot"),
         "retrieval": eval_datasets.retrieval_imagefolder(root / "retrieval"),
     }
@@ -221,6 +222,48 @@ def test_cultwin_twin_accuracy_with_breakdowns(clip, data):
     assert set(result["metrics"]) == {"accuracy", "concept_accuracy", "caption_accuracy"}
 
 
+def test_cultwin_caption_level_scores_as_the_pairs_based_benchmark(clip, data):
+    """The release samples caption pairs (caption k with the twin's caption k): the caption level asks
+    the questions of the benchmark that read the ``pairs`` rows with their images, and scores them as
+    one forward pass per question does."""
+    result = evaluate(clip["path"], "cultwin", str(data["cultwin-sampled"]), use_cache=False)
+    concepts = eval_datasets.cultwin_rows()
+    images = dict(zip(concepts["concept_id"], concepts["images"]))
+    pairs = eval_datasets.cultwin_pair_rows(sampled=True)
+    old = []  # (image, options, correct_idx) of each pairs row, both images as anchors, asked once
+    for row in range(len(pairs["pair_id"])):
+        options = [pairs["pos_caption"][row], pairs["neg_caption"][row]]
+        for correct_idx, side in enumerate(("pos", "neg")):
+            image = (pairs[f"{side}_concept_id"][row], pairs[f"{side}_image_index"][row])
+            if (image, options, correct_idx) not in old:
+                old.append((image, options, correct_idx))
+    predictions = [clip_choice(clip, images[concept][index], options) for (concept, index), options, _ in old]
+    correct = sum(predicted == correct_idx for predicted, (_, _, correct_idx) in zip(predictions, old))
+    items = [item for item in result["items"] if item["fields"]["level"] == "caption"]
+    assert [(item["options"], item["correct_idx"], item["predicted_idx"]) for item in items] == [
+        (options, correct_idx, predicted) for (_, options, correct_idx), predicted in zip(old, predictions)
+    ]
+    assert result["groups"]["level"]["caption"] == {"accuracy": correct / 8, "correct": correct, "total": 8}
+    assert result["caption_accuracy"] == correct / 8
+    every_pair = evaluate(clip["path"], "cultwin", str(data["cultwin"]), use_cache=False)
+    assert every_pair["concept_accuracy"] == result["concept_accuracy"]  # the concept level does not use pairs
+
+
+def test_cultwin_needs_the_release_beside_its_concepts(clip, data, tmp_path):
+    concepts = datasets.load_dataset(str(data["cultwin"]), "concepts", split="test")
+    with pytest.raises(ValueError, match="'pairs' configuration of its dataset, and a loaded Dataset holds only one"):
+        evaluate(clip["path"], "cultwin", concepts, use_cache=False)
+    from cultureclip.dataset_builder.cultwin import concepts_features
+
+    other = {"pairs": ({"pair_id": ["p0"]}, datasets.Features({"pair_id": datasets.Value("string")}))}
+    eval_datasets.release({"concepts": (eval_datasets.cultwin_rows(), concepts_features()), **other}, tmp_path / "old")
+    with pytest.raises(ValueError, match=r"'pairs' configuration, which lacks \['pos_concept_id'"):
+        evaluate(clip["path"], "cultwin", str(tmp_path / "old"), use_cache=False)
+    datasets.DatasetDict({"test": concepts}).save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(ValueError, match="save_to_disk folder .*saved holds only one: pass the dataset's Hub id"):
+        evaluate(clip["path"], "cultwin", str(tmp_path / "saved"), use_cache=False)
+
+
 def test_cultwin_rejects_another_schema(clip, data):
     with pytest.raises(ValueError, match="CulTwin 'concepts' schema.*concept_id"):
         evaluate(clip["path"], "cultwin", str(data["globalrg-retrieval"]), use_cache=False)
@@ -379,3 +422,16 @@ def test_crope_counts_the_rows_it_skips_for_an_empty_concept(clip):
     result = evaluate(clip["model"], "crope", _dataset("crope", rows), processor=clip["processor"], use_cache=False)
     assert result["empty_concept_rows"] == [4]
     assert sorted({item["fields"]["row"] for item in result["items"]}) == [0, 1, 3]
+
+
+def test_another_config_is_read_from_the_same_source_split_and_commit(monkeypatch):
+    from cultureclip.evaluation import scoring
+
+    calls = []
+    monkeypatch.setattr(
+        scoring, "open_dataset", lambda *args, **kwargs: calls.append((args, kwargs)) or {"dataset": 1}
+    )
+    info = {"id": "org/cultwin", "config": "concepts", "split": "test", "revision": "0123abc", "fingerprint": "f"}
+    context = scoring.Context(None, None, None, {}, 42, info)
+    assert context.open_config("pairs") == 1
+    assert calls == [(("org/cultwin",), {"split": "test", "config": "pairs", "revision": "0123abc"})]

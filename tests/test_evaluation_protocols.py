@@ -139,28 +139,95 @@ def test_options_are_identical_across_hash_seeds():
     assert outputs[0] == outputs[1]
 
 
-def test_cultwin_asks_every_image_at_both_levels_without_repeats():
-    rows_by_column = eval_datasets.cultwin_rows()
-    rows = [dict(zip(rows_by_column, values)) for values in zip(*rows_by_column.values())]
+def _cultwin_protocol_rows(sampled: bool = False):
+    """`cultwin.build_questions` arguments from the tiny release's rows, an image id per image."""
+    columns = eval_datasets.cultwin_rows()
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
     images = [[f"{row['concept_id']}:{k}" for k in range(len(row["captions"]))] for row in rows]
-    questions = cultwin.build_questions(rows, images)
-    concept = [q for q in questions if q.fields["level"] == "concept"]
-    caption = [q for q in questions if q.fields["level"] == "caption"]
-    # 2 twins x (2 + 2 images): one concept question per image.
-    assert len(concept) == 8
-    # Each image against its caption and each of the twin's 2 captions (the release's 2 x 2 caption pairs).
-    assert len(caption) == 16
+    pair_columns = eval_datasets.cultwin_pair_rows(sampled)
+    pairs = [dict(zip(pair_columns, values)) for values in zip(*pair_columns.values())]
+    return rows, images, pairs
+
+
+def _pairs_based_questions(pairs: list[dict]) -> list[tuple]:
+    """The questions of the benchmark before the release stored each image once, built from the
+    ``pairs`` rows alone: both images of a row against ``[pos_caption, neg_caption]``, asked once."""
+    questions = []
+    for pair in pairs:
+        for correct_idx, side in enumerate(("pos", "neg")):
+            question = (
+                f"{pair[f'{side}_concept_id']}:{pair[f'{side}_image_index']}",
+                (pair["pos_caption"], pair["neg_caption"]),
+                correct_idx,
+            )
+            if question not in questions:
+                questions.append(question)
+    return questions
+
+
+def _caption_questions(questions) -> list[tuple]:
+    return [(q.image, tuple(q.options), q.correct_idx) for q in questions if q.fields["level"] == "caption"]
+
+
+def test_cultwin_asks_every_image_at_concept_level_once():
+    rows, images, pairs = _cultwin_protocol_rows()
+    concept = [q for q in cultwin.build_questions(rows, images, pairs) if q.fields["level"] == "concept"]
+    assert sorted(q.image for q in concept) == sorted(image for row in images for image in row)
     by_id = {row["concept_id"]: row for row in rows}
-    for question in questions:
+    for question in concept:
         row = rows[question.fields["row"]]
         twin = by_id[row["twin_concept_id"]]
-        assert question.options[question.correct_idx] in (row["concept"], *row["captions"])
-        assert question.options[1 - question.correct_idx] in (twin["concept"], *twin["captions"])
+        assert question.options[question.correct_idx] == row["concept"]
+        assert question.options[1 - question.correct_idx] == twin["concept"]
         assert question.correct_idx == int(row["concept_id"] > twin["concept_id"])  # one order per twin pair
         assert question.fields["country"] == row["country"]
-    assert len({(q.image, *q.options) for q in questions}) == len(questions)
     with pytest.raises(ValueError, match="its twin 'c0n' in no row"):
-        cultwin.build_questions(rows[:1], images[:1])
+        cultwin.build_questions(rows[:1], images[:1], [])
+
+
+def test_cultwin_caption_level_with_every_caption_pair_is_every_twin_caption():
+    rows, images, pairs = _cultwin_protocol_rows()
+    questions = cultwin.build_questions(rows, images, pairs)
+    # The questions when every caption pair is kept: each image against its caption and each twin caption.
+    by_id = {row["concept_id"]: row for row in rows}
+    expected = {
+        (image, frozenset((caption, theirs)), caption)
+        for row, record in enumerate(rows)
+        for image, caption in zip(images[row], record["captions"])
+        for theirs in by_id[record["twin_concept_id"]]["captions"]
+    }
+    asked = [
+        (q.image, frozenset(q.options), q.options[q.correct_idx]) for q in questions if q.fields["level"] == "caption"
+    ]
+    assert len(asked) == len(set(asked)) == len(expected) == 16
+    assert set(asked) == expected
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_cultwin_caption_level_asks_exactly_the_pairs_based_questions(sampled):
+    rows, images, pairs = _cultwin_protocol_rows(sampled)
+    questions = cultwin.build_questions(rows, images, pairs + pairs[:1])  # a repeated row is asked once
+    assert _caption_questions(questions) == _pairs_based_questions(pairs)
+    assert len(_caption_questions(questions)) == (8 if sampled else 16)
+    for question in questions:
+        row = rows[question.fields["row"]]
+        assert question.image in images[question.fields["row"]]
+        assert (question.fields["country"], question.fields["concept"]) == (row["country"], row["concept"])
+
+
+@pytest.mark.parametrize(
+    ("change", "held"),
+    [
+        ({"neg_image_index": 2}, "has 2 image"),
+        ({"neg_image_index": None}, "has 2 image"),
+        ({"neg_concept_id": "c9n"}, "has no row"),
+    ],
+)
+def test_cultwin_rejects_a_pair_whose_image_is_not_in_concepts(change, held):
+    rows, images, pairs = _cultwin_protocol_rows()
+    pairs[1] |= change
+    with pytest.raises(ValueError, match=f"pair 't0-0-1' names image .* {held}.*built together"):
+        cultwin.build_questions(rows, images, pairs)
 
 
 def test_crope_keeps_no_in_any_case_and_skips_empty_concepts_before_the_shuffle():

@@ -165,6 +165,41 @@ def test_experiment_config_rejects_unknown_variants():
         ExperimentConfig(seeds=())
 
 
+def test_rescore_scores_a_finished_runs_models_again_and_trains_nothing(tmp_path, monkeypatch, capsys):
+    import json
+    from dataclasses import asdict
+
+    from benchmarks.twinworld import experiment
+    from benchmarks.twinworld.__main__ import main
+
+    config = experiment.ExperimentConfig(variants=("cultureclip",), seeds=(0, 1))
+    finished = tmp_path / "finished"
+    runs = [{"variant": "cultureclip", "seed": seed, "metrics": {"general": 0.1}, "seconds": 9.0} for seed in (0, 1)]
+    results = {"config": asdict(config), "base_model": "base-dir", "base": {"general": 0.1}, "runs": runs}
+    finished.mkdir()
+    (finished / "results.json").write_text(json.dumps({**results, "seconds": {"total": 99.0}, "command": "cmd"}))
+    opened = []
+    monkeypatch.setattr(experiment, "open_world_data", lambda *args: opened.append(args) or "data")
+    monkeypatch.setattr(experiment, "score", lambda model, data: {"general": 0.5 if model == "base-dir" else 0.9})
+    monkeypatch.setattr(experiment, "finetune", lambda *args: pytest.fail("rescoring trained a model"))
+
+    rescored = experiment.rescore_experiment(tmp_path / "out", config, finished, log=lambda line: None)
+    assert opened == [(finished / "data", config.data, config.difficulty)]
+    assert rescored["base"] == {"general": 0.5} and rescored["base_model"] == "base-dir"
+    assert [run["metrics"] for run in rescored["runs"]] == [{"general": 0.9}] * 2
+    assert rescored["runs"][1]["seconds"] == 9.0 and rescored["seconds"]["total"] == 99.0
+    assert rescored["summary"]["cultureclip"]["general"] == {"mean": 0.9, "std": 0.0, "n": 2}
+    assert rescored["rescored_from"] == {"output_dir": str(finished), "command": "cmd"}
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == rescored
+    with pytest.raises(
+        ValueError, match="was run with another config; rescore it with the options of its command: cmd"
+    ):
+        experiment.rescore_experiment(tmp_path / "other", experiment.ExperimentConfig(), finished)
+    with pytest.raises(SystemExit):
+        main(["--output-dir", str(tmp_path / "x"), "--rescore", str(finished), "--base", "b"])
+    assert "--rescore reuses the base of the finished run" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_quick_run_fine_tuning_learns_the_twin_detail(tmp_path):
     import json

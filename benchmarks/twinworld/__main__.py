@@ -1,4 +1,5 @@
-"""``python -m benchmarks.twinworld --output-dir runs/twinworld [--quick]``: run TwinWorld end to end."""
+"""``python -m benchmarks.twinworld --output-dir runs/twinworld [--quick]``: run TwinWorld end to end
+(or, with ``--rescore DIR``, score the models of a finished run again)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .experiment import DEFAULT_VARIANTS, ExperimentConfig, quick_config, run_experiment
+from .experiment import DEFAULT_VARIANTS, ExperimentConfig, quick_config, rescore_experiment, run_experiment
 from .report import plot, table
 
 
@@ -23,12 +24,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--finetune-steps", type=int, help="optimiser steps of every fine-tuning")
     parser.add_argument("--base", help="reuse this pretrained base CLIP folder instead of pretraining one")
     parser.add_argument(
+        "--rescore",
+        metavar="DIR",
+        help="score the base and fine-tuned models of the finished run DIR again, training nothing "
+        "(after a change of the evaluation code; give the options DIR was run with)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
         help="torch threads (default 1: these models are tiny, and on a shared CPU more threads are slower)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.rescore and args.base:
+        parser.error("--rescore reuses the base of the finished run; leave out --base.")
+    return args
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
@@ -52,15 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise SystemExit(f"{out_dir} is not empty: choose a new --output-dir or delete it.")
     start = time.perf_counter()
-    results = run_experiment(out_dir, config_from_args(args), base_dir=args.base)
+    if args.rescore:
+        results = rescore_experiment(out_dir, config_from_args(args), args.rescore)
+    else:
+        results = run_experiment(out_dir, config_from_args(args), base_dir=args.base)
     results["command"] = "python -m benchmarks.twinworld " + shlex.join(argv)
-    results["seconds"]["total"] = time.perf_counter() - start
+    results["seconds"]["rescore" if args.rescore else "total"] = time.perf_counter() - start
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = table(results)
     (out_dir / "results.md").write_text(markdown + "\n")
     plot(results, out_dir / "results.png")
     print(markdown)
-    print(f"\n{results['command']}  ({results['seconds']['total']:.0f}s)")
+    print(f"\n{results['command']}  ({time.perf_counter() - start:.0f}s)")
     print(f"results: {out_dir / 'results.json'}, {out_dir / 'results.md'}, {out_dir / 'results.png'}")
     return 0
 

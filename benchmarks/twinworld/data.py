@@ -24,9 +24,11 @@ class WorldData:
     train: object
     """The release's ``pairs`` train split (its images are in ``train_concepts``)."""
     train_concepts: object
-    seen: object
-    """``concepts`` rows, as the ``cultwin`` benchmark reads them; so is ``unseen``."""
-    unseen: object
+    seen: dict
+    """`evaluate` arguments of the ``cultwin`` benchmark on the seen twins: the held-out release folder
+    and its ``train`` split (the benchmark reads that split's ``concepts`` and ``pairs``)."""
+    unseen: dict
+    """The same for the unseen twins: the training release folder and its ``test`` split."""
     zeroshot: object
     """``datasets.Dataset`` with ``image``, ``kind`` and ``colour`` (both ``ClassLabel``)."""
 
@@ -55,9 +57,7 @@ class DataConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1.")
 
 
-def _release(run_dir: Path, out_dir: Path, config: DataConfig):
-    from datasets import load_dataset
-
+def _release(run_dir: Path, out_dir: Path, config: DataConfig) -> None:
     from cultureclip.dataset_builder import ReleaseConfig, build_release
 
     build_release(
@@ -71,7 +71,6 @@ def _release(run_dir: Path, out_dir: Path, config: DataConfig):
             repo_id="cultureclip/twinworld-cultwin",
         ),
     )
-    return load_dataset(str(out_dir), "pairs"), load_dataset(str(out_dir), "concepts")
 
 
 def zeroshot_dataset(config: DataConfig, difficulty: Difficulty):
@@ -103,12 +102,20 @@ def build_world_data(out_dir: str | Path, config: DataConfig, difficulty: Diffic
     heldout_run = write_run_folder(
         out_dir / "heldout-run", config.seed, config.heldout_per_concept, difficulty, "heldout"
     )
-    pairs, concepts = _release(train_run, out_dir / "cultwin", config)
-    _, heldout = _release(heldout_run, out_dir / "cultwin-heldout", config)
+    _release(train_run, out_dir / "cultwin", config)
+    _release(heldout_run, out_dir / "cultwin-heldout", config)
+    return open_world_data(out_dir, config, difficulty)
+
+
+def open_world_data(out_dir: str | Path, config: DataConfig, difficulty: Difficulty) -> WorldData:
+    """The datasets of an ``out_dir`` that `build_world_data` wrote (the general task is rendered again)."""
+    from datasets import load_dataset
+
+    release = str(Path(out_dir) / "cultwin")
     return WorldData(
-        train=pairs["train"],
-        train_concepts=concepts["train"],
-        seen=heldout["train"],
-        unseen=concepts["test"],
+        train=load_dataset(release, "pairs", split="train"),
+        train_concepts=load_dataset(release, "concepts", split="train"),
+        seen={"dataset": str(Path(out_dir) / "cultwin-heldout"), "split": "train"},
+        unseen={"dataset": release, "split": "test"},
         zeroshot=zeroshot_dataset(config, difficulty),
     )

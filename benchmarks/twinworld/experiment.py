@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .data import DataConfig, WorldData, build_world_data
+from .data import DataConfig, WorldData, build_world_data, open_world_data
 from .pretrain import PretrainConfig, pretrain
 from .render import Difficulty
 from .world import KINDS
@@ -88,8 +88,8 @@ def score(model_dir: str | Path, data: WorldData) -> dict[str, float]:
 
     encoder = load_encoder(str(model_dir), batch_size=128)
     metrics = {}
-    for name, dataset in (("seen", data.seen), ("unseen", data.unseen)):
-        result = evaluate(encoder, "cultwin", dataset=dataset, use_cache=False)
+    for name, twins in (("seen", data.seen), ("unseen", data.unseen)):
+        result = evaluate(encoder, "cultwin", **twins, use_cache=False)
         metrics[f"twin_concept_{name}"] = result["concept_accuracy"]
         metrics[f"twin_caption_{name}"] = result["caption_accuracy"]
     for label, templates in (("kind", KIND_TEMPLATES), ("colour", COLOUR_TEMPLATES)):
@@ -147,7 +147,7 @@ def run_experiment(
     start = time.perf_counter()
     data = build_world_data(out_dir / "data", config.data, config.difficulty)
     timings["data"] = time.perf_counter() - start
-    log(f"data: {len(data.train)} training pairs, {len(data.seen)} seen and {len(data.unseen)} unseen test concepts")
+    log(f"data: {len(data.train)} training pairs of {len(data.train_concepts)} concepts")
 
     start = time.perf_counter()
     if base_dir is None:
@@ -174,6 +174,45 @@ def run_experiment(
         "runs": runs,
         "summary": summarize(runs),
         "seconds": timings,
+    }
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def rescore_experiment(out_dir: str | Path, config: ExperimentConfig, finished_dir: str | Path, log=print) -> dict:
+    """Score the base and every fine-tuned model of a finished run again, training nothing.
+
+    For a change of the evaluation code: the data, base and merged models are read from
+    ``finished_dir``; ``results.json`` in ``out_dir`` keeps the finished run's config and timings
+    and names the run and its command in ``rescored_from``.
+
+    Raises:
+        ValueError: ``config`` is not the one ``finished_dir`` was run with.
+    """
+    out_dir, finished_dir = Path(out_dir), Path(finished_dir)
+    finished = json.loads((finished_dir / "results.json").read_text())
+    if json.loads(json.dumps(asdict(config))) != finished["config"]:
+        raise ValueError(
+            f"{finished_dir} was run with another config; rescore it with the options of its command: "
+            f"{finished.get('command', '(not recorded)')}"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    data = open_world_data(finished_dir / "data", config.data, config.difficulty)
+    base = score(finished["base_model"], data)
+    log(f"base: {_line(base)}")
+    runs = []
+    for run in finished["runs"]:
+        merged = finished_dir / "runs" / f"{run['variant']}-seed{run['seed']}" / "merged"
+        runs.append({**run, "metrics": score(merged, data)})
+        log(f"{run['variant']} seed {run['seed']}: {_line(runs[-1]['metrics'])}")
+    results = {
+        **finished,
+        "base": base,
+        "runs": runs,
+        "summary": summarize(runs),
+        "seconds": {**finished["seconds"], "rescore": time.perf_counter() - start},
+        "rescored_from": {"output_dir": str(finished_dir), "command": finished.get("command")},
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
