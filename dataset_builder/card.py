@@ -92,8 +92,8 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
     scored = len(run.scores)
     passed = sum(score.passed for score in run.scores.values())
     rejections: dict[str, Counter] = {}
-    for rejection in run.rejections:
-        rejections.setdefault(rejection.stage, Counter())[rejection.reason] += 1
+    for (stage, reason), count in run.rejected.items():
+        rejections.setdefault(stage, Counter())[reason] += count
     return {
         "pairs": total_pairs,
         "twin_pairs": len(twins),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +31,8 @@ from .records import (
     Rejection,
     Twin,
     iter_records,
-    read_records,
 )
+from .run_index import RunIndex
 
 
 class RunFolderError(ValueError):
@@ -69,33 +69,50 @@ class PairRecords:
 
 @dataclass
 class RunData:
-    """The records of one run, indexed by id, restricted to what the release contains."""
+    """The records of one run, looked up by id in an on-disk `RunIndex`, restricted to what the
+    release contains. Close it (or use it in a ``with`` block) to remove the index's temporary file."""
 
     run_dir: Path
     run_record: RunRecord
-    concepts: dict[str, Concept]
-    twins: dict[str, Twin]
-    captions: dict[str, Caption]
-    images: dict[str, ImageRecord]
-    scores: dict[str, QualityScore]
+    index: RunIndex = field(repr=False)
     pairs: PairRecords
     """The kept caption pairs, in file order (minus those dropped for bad images)."""
-    rejections: list[Rejection]
+    rejected: Counter[tuple[str, str]]
+    """``(stage, reason)`` -> how many items ``rejected.jsonl`` records."""
     dropped_images: list[BadImage] = field(default_factory=list)
     dropped_pairs: int = 0
+
+    @property
+    def concepts(self) -> Mapping[str, Concept]:
+        return self.index.tables[Concept]
+
+    @property
+    def twins(self) -> Mapping[str, Twin]:
+        return self.index.tables[Twin]
+
+    @property
+    def captions(self) -> Mapping[str, Caption]:
+        return self.index.tables[Caption]
+
+    @property
+    def images(self) -> Mapping[str, ImageRecord]:
+        return self.index.tables[ImageRecord]
+
+    @property
+    def scores(self) -> Mapping[str, QualityScore]:
+        return self.index.tables[QualityScore]
 
     def image_path(self, caption_id: str) -> Path:
         return self.run_dir / self.images[caption_id].path
 
-    def twin_of(self) -> dict[str, str]:
-        """concept_id -> the concept_id of its twin, for the concepts of released twin pairs."""
-        twin_ids = {pair.twin_id for pair in self.pairs}
-        mapping = {}
-        for twin_id in sorted(twin_ids):
-            twin = self.twins[twin_id]
-            mapping[twin.pos_concept_id] = twin.neg_concept_id
-            mapping[twin.neg_concept_id] = twin.pos_concept_id
-        return mapping
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> RunData:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> BadImage | None:
@@ -195,12 +212,6 @@ def _check_references(concepts, twins, captions, pairs) -> None:
                     f"twin {twin.twin_id} says {concept_id!r}"
                 )
     _fail("Pairs with broken references", problems)
-    seen, repeated = set(), Counter()
-    for pair in pairs:
-        if pair.pair_id in seen:
-            repeated[pair.pair_id] += 1
-        seen.add(pair.pair_id)
-    _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n + 1} times)" for i, n in repeated.items()])
 
 
 def run_fingerprint(run_dir: str | Path) -> str:
@@ -220,8 +231,8 @@ def run_fingerprint(run_dir: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _why_no_pairs(rejections: list[Rejection]) -> str:
-    rejected = Counter(r.reason for r in rejections if r.stage == "pairs")
+def _why_no_pairs(rejections: Counter[tuple[str, str]]) -> str:
+    rejected = {reason: n for (stage, reason), n in rejections.items() if stage == "pairs"}
     if not rejected:
         return "finish the generation run first."
     reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(rejected.items()))
@@ -246,38 +257,44 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
         raise RunFolderError(f"Run folder {run_dir} does not exist: pass the --output-dir of a generation run.")
     run_record = _read_run_record(run_dir)
     _check_finished(run_dir, run_record)
-    concepts = {c.concept_id: c for c in read_records(run_dir, Concept)}
-    twins = {t.twin_id: t for t in read_records(run_dir, Twin)}
-    captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
-    images = {i.caption_id: i for i in read_records(run_dir, ImageRecord)}
-    pairs = PairRecords(run_dir, frozenset(), sum(1 for _ in iter_records(run_dir, Pair)))
-    rejections = read_records(run_dir, Rejection)
-    if not pairs:
-        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejections)}")
-    _check_references(concepts, twins, captions, pairs)
+    index = RunIndex(run_dir)
+    try:
+        return _checked_run(run_dir, run_record, index, drop_bad_images)
+    except BaseException:
+        index.close()
+        raise
 
-    used = sorted({c for pair in pairs for c in (pair.pos_caption_id, pair.neg_caption_id)})
-    bad = [b for b in (check_image(run_dir, c, images.get(c)) for c in used) if b is not None]
+
+def _checked_run(run_dir: Path, run_record: RunRecord, index: RunIndex, drop_bad_images: bool) -> RunData:
+    concepts, twins, captions, images = (index.tables[kind] for kind in (Concept, Twin, Caption, ImageRecord))
+    pairs = PairRecords(run_dir, frozenset(), sum(1 for _ in iter_records(run_dir, Pair)))
+    rejected = Counter((r.stage, r.reason) for r in iter_records(run_dir, Rejection))
+    if not pairs:
+        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejected)}")
+    _check_references(concepts, twins, captions, pairs)
+    index.index_pairs(pairs, captions)
+    _fail("Duplicate pair ids in pairs.jsonl", [f"{pair_id} ({n} times)" for pair_id, n in index.repeated_pair_ids()])
+
+    bad = [b for b in (check_image(run_dir, c, images.get(c)) for c in index.used_captions()) if b is not None]
     if bad and not drop_bad_images:
         _fail(
             f"{run_dir} has missing or corrupt images (regenerate them, or pass --drop-bad-images "
             "to drop the pairs that use them)",
             [str(b) for b in bad],
         )
-    bad_ids = frozenset(b.caption_id for b in bad)
-    kept = PairRecords(run_dir, bad_ids, sum(1 for _ in PairRecords(run_dir, bad_ids, 0)))
+    kept = pairs
+    if bad:
+        kept = PairRecords(run_dir, frozenset(b.caption_id for b in bad), 0)
+        index.index_pairs(kept, captions)
+        kept = PairRecords(run_dir, kept.dropped_captions, index.pair_count())
     if not kept:
         raise RunFolderError(f"Every caption pair of {run_dir} uses a bad image; nothing is left to release.")
     return RunData(
         run_dir=run_dir,
         run_record=run_record,
-        concepts=concepts,
-        twins=twins,
-        captions=captions,
-        images=images,
-        scores={s.caption_id: s for s in read_records(run_dir, QualityScore)},
+        index=index,
         pairs=kept,
-        rejections=rejections,
+        rejected=rejected,
         dropped_images=bad,
         dropped_pairs=len(pairs) - len(kept),
     )
