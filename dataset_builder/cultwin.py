@@ -17,6 +17,7 @@ is Parquet. It also works directly::
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 
@@ -219,7 +220,8 @@ class CulTwin(datasets.GeneratorBasedBuilder):
 def _image(run: RunData, caption_id: str) -> dict:
     # The bytes go into the dataset itself, so the release does not depend on the run folder.
     path = run.image_path(caption_id)
-    return {"bytes": path.read_bytes(), "path": path.name}
+    with open(path, "rb") as file:
+        return {"bytes": file.read(), "path": os.path.basename(path)}
 
 
 def _quality(run: RunData, caption_id: str) -> dict | None:

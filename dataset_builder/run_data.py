@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,8 +102,8 @@ class RunData:
     def scores(self) -> Mapping[str, QualityScore]:
         return self.index.tables[QualityScore]
 
-    def image_path(self, caption_id: str) -> Path:
-        return self.run_dir / self.images[caption_id].path
+    def image_path(self, caption_id: str) -> str:
+        return _join(self.run_dir, self.images[caption_id].path)
 
     def close(self) -> None:
         self.index.close()
@@ -115,14 +115,20 @@ class RunData:
         self.close()
 
 
+def _join(run_dir: Path, relative: str) -> str:
+    # A string, not a Path: pathlib (before Python 3.12) interns every part of every path for good,
+    # which would keep each image's file name in memory.
+    return os.path.join(run_dir, relative)
+
+
 def check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> BadImage | None:
     """Why the image of ``caption_id`` cannot be used (no record, no file, does not decode), or ``None``."""
     from cultureclip.imaging import image_problem
 
     if record is None:
         return BadImage(caption_id, f"images/{caption_id}.png", "no record in images.jsonl")
-    path = run_dir / record.path
-    if not path.is_file():
+    path = _join(run_dir, record.path)
+    if not os.path.isfile(path):
         return BadImage(caption_id, record.path, "file missing")
     problem = image_problem(path)
     return BadImage(caption_id, record.path, problem) if problem else None
@@ -161,7 +167,8 @@ def _check_finished(run_dir: Path, run_record: RunRecord) -> None:
         )
 
 
-def _check_references(concepts, twins, captions, pairs) -> None:
+def _check_references(index: RunIndex, pairs: PairRecords) -> None:
+    concepts, twins, captions = (index.tables[kind] for kind in (Concept, Twin, Caption))
     problems = []
     for twin in twins.values():
         problems += [
@@ -177,13 +184,9 @@ def _check_references(concepts, twins, captions, pairs) -> None:
         if c.category not in CATEGORIES
     ]
     _fail("Twins or concepts with broken references", problems)
-    membership = defaultdict(list)
-    for twin in twins.values():
-        membership[twin.pos_concept_id].append(twin.twin_id)
-        membership[twin.neg_concept_id].append(twin.twin_id)
     _fail(
         "Concepts in more than one twin pair (each concept has exactly one twin)",
-        [f"concept {c}: twins {ids}" for c, ids in sorted(membership.items()) if len(ids) > 1],
+        [f"concept {c}: twins {ids}" for c, ids in index.shared_concepts()],
     )
     _fail(
         "Captions name unknown concepts",
@@ -266,12 +269,12 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
 
 
 def _checked_run(run_dir: Path, run_record: RunRecord, index: RunIndex, drop_bad_images: bool) -> RunData:
-    concepts, twins, captions, images = (index.tables[kind] for kind in (Concept, Twin, Caption, ImageRecord))
+    captions, images = index.tables[Caption], index.tables[ImageRecord]
     pairs = PairRecords(run_dir, frozenset(), sum(1 for _ in iter_records(run_dir, Pair)))
     rejected = Counter((r.stage, r.reason) for r in iter_records(run_dir, Rejection))
     if not pairs:
         raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejected)}")
-    _check_references(concepts, twins, captions, pairs)
+    _check_references(index, pairs)
     index.index_pairs(pairs, captions)
     _fail("Duplicate pair ids in pairs.jsonl", [f"{pair_id} ({n} times)" for pair_id, n in index.repeated_pair_ids()])
 

@@ -19,7 +19,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from .records import Caption, Concept, ImageRecord, Pair, QualityScore, Twin, iter_records, to_json
+from .records import Caption, Concept, ImageRecord, Pair, QualityScore, Twin, iter_records
 
 R = TypeVar("R")
 
@@ -66,6 +66,11 @@ class RecordTable(Mapping[str, R], Generic[R]):
         return self._db.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0]
 
 
+def _to_json(record) -> str:
+    # Not `records.to_json`: ``dataclasses.asdict`` leaves memory behind for each record it copies.
+    return json.dumps(vars(record), ensure_ascii=False)
+
+
 def _remove(db: sqlite3.Connection, folder: str) -> None:
     db.close()
     shutil.rmtree(folder, ignore_errors=True)
@@ -86,7 +91,7 @@ class RunIndex:
         try:
             self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
             for kind, key in KEYS.items():
-                self._add(kind, ((getattr(record, key), to_json(record)) for record in iter_records(run_dir, kind)))
+                self._add(kind, ((getattr(record, key), _to_json(record)) for record in iter_records(run_dir, kind)))
         except BaseException:
             self.close()
             raise
@@ -102,6 +107,20 @@ class RunIndex:
                 f"INSERT INTO {kind.__name__} VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET record = excluded.record",
                 rows,
             )
+
+    def shared_concepts(self) -> list[tuple[str, list[str]]]:
+        """``(concept_id, twin ids)`` of each concept in more than one twin pair, by concept id."""
+        sides = " UNION ALL ".join(
+            f"SELECT json_extract(record, '$.{side}_concept_id') AS concept_id, key AS twin_id, rowid FROM Twin"
+            for side in ("pos", "neg")
+        )
+        rows = self._db.execute(
+            f"SELECT concept_id, twin_id FROM ({sides}) WHERE concept_id IN "
+            f"(SELECT concept_id FROM ({sides}) GROUP BY concept_id HAVING COUNT(*) > 1) ORDER BY concept_id, rowid"
+        )
+        return [
+            (concept_id, [twin_id for _, twin_id in group]) for concept_id, group in groupby(rows, key=lambda r: r[0])
+        ]
 
     def index_pairs(self, pairs: Iterable[Pair], captions: Mapping[str, Caption]) -> None:
         """Index the pair ids and the captions of ``pairs`` (read twice), replacing those indexed before."""
