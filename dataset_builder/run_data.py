@@ -285,11 +285,10 @@ def _checked_run(run_dir: Path, run_record: RunRecord, index: RunIndex, drop_bad
             "to drop the pairs that use them)",
             [str(b) for b in bad],
         )
-    kept = pairs
-    if bad:
-        kept = PairRecords(run_dir, frozenset(b.caption_id for b in bad), 0)
-        index.index_pairs(kept, captions)
-        kept = PairRecords(run_dir, kept.dropped_captions, index.pair_count())
+    dropped = frozenset(b.caption_id for b in bad)
+    if dropped:  # index only the released pairs: their captions give the images' positions
+        index.index_pairs(PairRecords(run_dir, dropped, 0), captions)
+    kept = PairRecords(run_dir, dropped, index.pair_count())
     if not kept:
         raise RunFolderError(f"Every caption pair of {run_dir} uses a bad image; nothing is left to release.")
     return RunData(
