@@ -122,3 +122,23 @@ def test_memory_does_not_grow_with_the_number_of_images(tmp_path, monkeypatch):
     _peak_bytes(small)  # the first call pays for imports
     # 540 more images and 810 more pairs: a record held for each would take over 500 KB.
     assert _peak_bytes(large) - _peak_bytes(small) < 100_000
+
+
+def test_the_run_fingerprint_follows_records_and_images_without_holding_them(tmp_path):
+    from cultureclip.dataset_builder.run_data import run_fingerprint
+
+    run_dir = write_synthetic_run(tmp_path / "run", 40, 10, image_size=4)
+    first = run_fingerprint(run_dir)
+    assert run_fingerprint(run_dir) == first
+    tracemalloc.start()
+    run_fingerprint(run_dir)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < record_path(run_dir, Pair).stat().st_size / 2  # the pairs file is never read whole
+
+    image = run_dir / "images" / "k00000p-c0.png"
+    image.rename(image.with_name("renamed.png"))
+    renamed = run_fingerprint(run_dir)
+    assert renamed != first
+    _append(run_dir, Caption("k00000p-c0", "k00000p", 0, "a new caption"))
+    assert run_fingerprint(run_dir) not in (first, renamed)
