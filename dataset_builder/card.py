@@ -92,8 +92,8 @@ def release_statistics(split_files: dict[str, list[Path]], run: RunData) -> dict
     scored = len(run.scores)
     passed = sum(score.passed for score in run.scores.values())
     rejections: dict[str, Counter] = {}
-    for rejection in run.rejections:
-        rejections.setdefault(rejection.stage, Counter())[rejection.reason] += 1
+    for (stage, reason), count in run.rejected.items():
+        rejections.setdefault(stage, Counter())[reason] += count
     return {
         "pairs": total_pairs,
         "twin_pairs": len(twins),
@@ -132,9 +132,13 @@ def preview_rows(pair_files: list[Path], concept_files: list[Path], count: int =
     rows = pq.read_table(pair_files[0], columns=columns).take(chosen).to_pylist()
     wanted = {row[f"{side}_concept_id"] for row in rows for side in ("pos", "neg")}
     images = {}
-    for path in concept_files:
-        table = pq.read_table(path, columns=["concept_id", "images"], filters=[("concept_id", "in", wanted)])
-        images |= dict(zip(table["concept_id"].to_pylist(), table["images"].to_pylist()))
+    for path in concept_files:  # the images of only the row groups that hold a wanted concept, one at a time
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            ids = parquet.read_row_group(group, columns=["concept_id"])["concept_id"].to_pylist()
+            if chosen_rows := [index for index, concept_id in enumerate(ids) if concept_id in wanted]:
+                table = parquet.read_row_group(group, columns=["concept_id", "images"]).take(chosen_rows)
+                images |= dict(zip(table["concept_id"].to_pylist(), table["images"].to_pylist()))
     for row in rows:
         for side in ("pos", "neg"):
             row[f"{side}_image"] = images[row[f"{side}_concept_id"]][row[f"{side}_image_index"]]

@@ -17,6 +17,7 @@ is Parquet. It also works directly::
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 
@@ -203,7 +204,7 @@ class CulTwin(datasets.GeneratorBasedBuilder):
         if not self.config.data_dir:
             raise ValueError("CulTwin needs data_dir=<generation run folder>.")
         run = self._run or load_run(self.config.data_dir, drop_bad_images=self.config.drop_bad_images)
-        twin_ids = sorted({p.twin_id for p in run.pairs})
+        twin_ids = run.index.twin_ids()
         groups = {twin_id: run.twins[twin_id].split_group for twin_id in twin_ids}
         splits = split_twins(twin_ids, self.config.seed, self.config.validation_size, self.config.test_size, groups)
         return [
@@ -219,7 +220,8 @@ class CulTwin(datasets.GeneratorBasedBuilder):
 def _image(run: RunData, caption_id: str) -> dict:
     # The bytes go into the dataset itself, so the release does not depend on the run folder.
     path = run.image_path(caption_id)
-    return {"bytes": path.read_bytes(), "path": path.name}
+    with open(path, "rb") as file:
+        return {"bytes": file.read(), "path": os.path.basename(path)}
 
 
 def _quality(run: RunData, caption_id: str) -> dict | None:
@@ -229,22 +231,7 @@ def _quality(run: RunData, caption_id: str) -> dict | None:
     return {name: getattr(score, name) for name in quality_features()}
 
 
-def kept_captions(run: RunData, twin_ids: set[str]) -> dict[str, list[str]]:
-    """Concept id -> the caption ids its pairs in ``twin_ids`` use, in the order of its ``images`` list."""
-    kept: dict[str, set[str]] = {}
-    for pair in run.pairs:
-        if pair.twin_id in twin_ids:
-            for caption_id in (pair.pos_caption_id, pair.neg_caption_id):
-                kept.setdefault(run.captions[caption_id].concept_id, set()).add(caption_id)
-    return {
-        concept_id: sorted(ids, key=lambda c: (run.captions[c].index, c)) for concept_id, ids in sorted(kept.items())
-    }
-
-
 def _pair_rows(run: RunData, twin_ids: set[str]):
-    position = {
-        caption_id: index for ids in kept_captions(run, twin_ids).values() for index, caption_id in enumerate(ids)
-    }
     for pair in run.pairs:
         if pair.twin_id not in twin_ids:
             continue
@@ -260,16 +247,18 @@ def _pair_rows(run: RunData, twin_ids: set[str]):
             concept = run.concepts[getattr(twin, f"{side}_concept_id")]
             row |= {f"{side}_{name}": getattr(concept, name) for name in _SIDE_FIELDS[:-1]}
             row[f"{side}_caption"] = run.captions[caption_id].text
-            row[f"{side}_image_index"] = position[caption_id]
+            row[f"{side}_image_index"] = run.index.image_index(caption_id)
             row[f"{side}_quality"] = _quality(run, caption_id)
         yield pair.pair_id, row
 
 
 def _concept_rows(run: RunData, twin_ids: set[str]):
-    twin_of = run.twin_of()
-    for concept_id, caption_ids in kept_captions(run, twin_ids).items():
+    for twin_id, concept_id, caption_ids in run.index.concept_captions():
+        if twin_id not in twin_ids:
+            continue
         concept = run.concepts[concept_id]
-        twin = run.concepts[twin_of[concept_id]]
+        pair = run.twins[twin_id]
+        twin = run.concepts[pair.neg_concept_id if concept_id == pair.pos_concept_id else pair.pos_concept_id]
         yield (
             concept_id,
             {

@@ -145,8 +145,10 @@ def build_release(
     output_dir = Path(output_dir)
     target = {"overwrite": overwrite, "inputs": {"the run folder": run_dir}}
     check_output_dir(output_dir, **target)
-    run = load_run(run_dir, drop_bad_images=config.drop_bad_images)
-    with atomic_output_dir(output_dir, **target) as staged:
+    with (
+        load_run(run_dir, drop_bad_images=config.drop_bad_images) as run,
+        atomic_output_dir(output_dir, **target) as staged,
+    ):
         files, infos, statistics = _write_release(run, staged, config)
     return ReleaseResult(
         output_dir=output_dir,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +31,8 @@ from .records import (
     Rejection,
     Twin,
     iter_records,
-    read_records,
 )
+from .run_index import RunIndex
 
 
 class RunFolderError(ValueError):
@@ -69,33 +69,56 @@ class PairRecords:
 
 @dataclass
 class RunData:
-    """The records of one run, indexed by id, restricted to what the release contains."""
+    """The records of one run, looked up by id in an on-disk `RunIndex`, restricted to what the
+    release contains. Close it (or use it in a ``with`` block) to remove the index's temporary file."""
 
     run_dir: Path
     run_record: RunRecord
-    concepts: dict[str, Concept]
-    twins: dict[str, Twin]
-    captions: dict[str, Caption]
-    images: dict[str, ImageRecord]
-    scores: dict[str, QualityScore]
+    index: RunIndex = field(repr=False)
     pairs: PairRecords
     """The kept caption pairs, in file order (minus those dropped for bad images)."""
-    rejections: list[Rejection]
+    rejected: Counter[tuple[str, str]]
+    """``(stage, reason)`` -> how many items ``rejected.jsonl`` records."""
     dropped_images: list[BadImage] = field(default_factory=list)
     dropped_pairs: int = 0
 
-    def image_path(self, caption_id: str) -> Path:
-        return self.run_dir / self.images[caption_id].path
+    @property
+    def concepts(self) -> Mapping[str, Concept]:
+        return self.index.tables[Concept]
 
-    def twin_of(self) -> dict[str, str]:
-        """concept_id -> the concept_id of its twin, for the concepts of released twin pairs."""
-        twin_ids = {pair.twin_id for pair in self.pairs}
-        mapping = {}
-        for twin_id in sorted(twin_ids):
-            twin = self.twins[twin_id]
-            mapping[twin.pos_concept_id] = twin.neg_concept_id
-            mapping[twin.neg_concept_id] = twin.pos_concept_id
-        return mapping
+    @property
+    def twins(self) -> Mapping[str, Twin]:
+        return self.index.tables[Twin]
+
+    @property
+    def captions(self) -> Mapping[str, Caption]:
+        return self.index.tables[Caption]
+
+    @property
+    def images(self) -> Mapping[str, ImageRecord]:
+        return self.index.tables[ImageRecord]
+
+    @property
+    def scores(self) -> Mapping[str, QualityScore]:
+        return self.index.tables[QualityScore]
+
+    def image_path(self, caption_id: str) -> str:
+        return _join(self.run_dir, self.images[caption_id].path)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> RunData:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _join(run_dir: Path, relative: str) -> str:
+    # A string, not a Path: pathlib (before Python 3.12) interns every part of every path for good,
+    # which would keep each image's file name in memory.
+    return os.path.join(run_dir, relative)
 
 
 def check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> BadImage | None:
@@ -104,8 +127,8 @@ def check_image(run_dir: Path, caption_id: str, record: ImageRecord | None) -> B
 
     if record is None:
         return BadImage(caption_id, f"images/{caption_id}.png", "no record in images.jsonl")
-    path = run_dir / record.path
-    if not path.is_file():
+    path = _join(run_dir, record.path)
+    if not os.path.isfile(path):
         return BadImage(caption_id, record.path, "file missing")
     problem = image_problem(path)
     return BadImage(caption_id, record.path, problem) if problem else None
@@ -144,7 +167,8 @@ def _check_finished(run_dir: Path, run_record: RunRecord) -> None:
         )
 
 
-def _check_references(concepts, twins, captions, pairs) -> None:
+def _check_references(index: RunIndex, pairs: PairRecords) -> None:
+    concepts, twins, captions = (index.tables[kind] for kind in (Concept, Twin, Caption))
     problems = []
     for twin in twins.values():
         problems += [
@@ -160,13 +184,9 @@ def _check_references(concepts, twins, captions, pairs) -> None:
         if c.category not in CATEGORIES
     ]
     _fail("Twins or concepts with broken references", problems)
-    membership = defaultdict(list)
-    for twin in twins.values():
-        membership[twin.pos_concept_id].append(twin.twin_id)
-        membership[twin.neg_concept_id].append(twin.twin_id)
     _fail(
         "Concepts in more than one twin pair (each concept has exactly one twin)",
-        [f"concept {c}: twins {ids}" for c, ids in sorted(membership.items()) if len(ids) > 1],
+        [f"concept {c}: twins {ids}" for c, ids in index.shared_concepts()],
     )
     _fail(
         "Captions name unknown concepts",
@@ -195,33 +215,35 @@ def _check_references(concepts, twins, captions, pairs) -> None:
                     f"twin {twin.twin_id} says {concept_id!r}"
                 )
     _fail("Pairs with broken references", problems)
-    seen, repeated = set(), Counter()
-    for pair in pairs:
-        if pair.pair_id in seen:
-            repeated[pair.pair_id] += 1
-        seen.add(pair.pair_id)
-    _fail("Duplicate pair ids in pairs.jsonl", [f"{i} ({n + 1} times)" for i, n in repeated.items()])
 
 
 def run_fingerprint(run_dir: str | Path) -> str:
     """A hash of what `load_run` reads: the bytes of ``run.json`` and of every record file, and the
     name, size and modification time of every file under ``images/`` (hashing every image would
-    take as long as building the dataset)."""
+    take as long as building the dataset). Files are read a block at a time and the images are
+    combined in any order, so the memory it needs does not grow with the run."""
     run_dir = Path(run_dir)
     digest = hashlib.sha256()
     for name in (RUN_RECORD, *FILES.values()):
         path = run_dir / name
-        data = path.read_bytes() if path.is_file() else b""
-        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+        size = path.stat().st_size if path.is_file() else 0
+        digest.update(f"{name}\0{size}\0".encode())
+        if size:
+            with path.open("rb") as file:
+                while block := file.read(1 << 16):
+                    digest.update(block)
     if (run_dir / "images").is_dir():
-        for entry in sorted(os.scandir(run_dir / "images"), key=lambda e: e.name):
+        images = 0  # a sum of one hash per file: the same whatever order the folder lists them in
+        for entry in os.scandir(run_dir / "images"):
             stat = entry.stat()
-            digest.update(f"{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            entry_digest = hashlib.sha256(f"{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).digest()
+            images = (images + int.from_bytes(entry_digest, "big")) % 2**256
+        digest.update(images.to_bytes(32, "big"))
     return digest.hexdigest()[:16]
 
 
-def _why_no_pairs(rejections: list[Rejection]) -> str:
-    rejected = Counter(r.reason for r in rejections if r.stage == "pairs")
+def _why_no_pairs(rejections: Counter[tuple[str, str]]) -> str:
+    rejected = {reason: n for (stage, reason), n in rejections.items() if stage == "pairs"}
     if not rejected:
         return "finish the generation run first."
     reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(rejected.items()))
@@ -246,38 +268,43 @@ def load_run(run_dir: str | Path, drop_bad_images: bool = False) -> RunData:
         raise RunFolderError(f"Run folder {run_dir} does not exist: pass the --output-dir of a generation run.")
     run_record = _read_run_record(run_dir)
     _check_finished(run_dir, run_record)
-    concepts = {c.concept_id: c for c in read_records(run_dir, Concept)}
-    twins = {t.twin_id: t for t in read_records(run_dir, Twin)}
-    captions = {c.caption_id: c for c in read_records(run_dir, Caption)}
-    images = {i.caption_id: i for i in read_records(run_dir, ImageRecord)}
-    pairs = PairRecords(run_dir, frozenset(), sum(1 for _ in iter_records(run_dir, Pair)))
-    rejections = read_records(run_dir, Rejection)
-    if not pairs:
-        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejections)}")
-    _check_references(concepts, twins, captions, pairs)
+    index = RunIndex(run_dir)
+    try:
+        return _checked_run(run_dir, run_record, index, drop_bad_images)
+    except BaseException:
+        index.close()
+        raise
 
-    used = sorted({c for pair in pairs for c in (pair.pos_caption_id, pair.neg_caption_id)})
-    bad = [b for b in (check_image(run_dir, c, images.get(c)) for c in used) if b is not None]
+
+def _checked_run(run_dir: Path, run_record: RunRecord, index: RunIndex, drop_bad_images: bool) -> RunData:
+    captions, images = index.tables[Caption], index.tables[ImageRecord]
+    pairs = PairRecords(run_dir, frozenset(), sum(1 for _ in iter_records(run_dir, Pair)))
+    rejected = Counter((r.stage, r.reason) for r in iter_records(run_dir, Rejection))
+    if not pairs:
+        raise RunFolderError(f"{run_dir} has no kept caption pairs in pairs.jsonl: {_why_no_pairs(rejected)}")
+    _check_references(index, pairs)
+    index.index_pairs(pairs, captions)
+    _fail("Duplicate pair ids in pairs.jsonl", [f"{pair_id} ({n} times)" for pair_id, n in index.repeated_pair_ids()])
+
+    bad = [b for b in (check_image(run_dir, c, images.get(c)) for c in index.used_captions()) if b is not None]
     if bad and not drop_bad_images:
         _fail(
             f"{run_dir} has missing or corrupt images (regenerate them, or pass --drop-bad-images "
             "to drop the pairs that use them)",
             [str(b) for b in bad],
         )
-    bad_ids = frozenset(b.caption_id for b in bad)
-    kept = PairRecords(run_dir, bad_ids, sum(1 for _ in PairRecords(run_dir, bad_ids, 0)))
+    dropped = frozenset(b.caption_id for b in bad)
+    if dropped:  # index only the released pairs: their captions give the images' positions
+        index.index_pairs(PairRecords(run_dir, dropped, 0), captions)
+    kept = PairRecords(run_dir, dropped, index.pair_count())
     if not kept:
         raise RunFolderError(f"Every caption pair of {run_dir} uses a bad image; nothing is left to release.")
     return RunData(
         run_dir=run_dir,
         run_record=run_record,
-        concepts=concepts,
-        twins=twins,
-        captions=captions,
-        images=images,
-        scores={s.caption_id: s for s in read_records(run_dir, QualityScore)},
+        index=index,
         pairs=kept,
-        rejections=rejections,
+        rejected=rejected,
         dropped_images=bad,
         dropped_pairs=len(pairs) - len(kept),
     )
