@@ -86,3 +86,13 @@ def decode_or_problem(source: Any) -> tuple[Any, str | None]:
         return decode_image(source), None
     except Exception as error:  # PIL raises many unrelated types for bad files; each is a finding
         return None, f"does not decode ({type(error).__name__}: {error})"
+
+
+def decode_verdict(image: Any) -> tuple[Any, str | None]:
+    """``(decode_image(image), None)``, or ``(None, why)``: ``"is missing"`` for ``None`` or a
+    ``{"bytes", "path"}`` dict with neither, else `image_problem`'s message."""
+    from PIL import Image
+
+    if not isinstance(image, Image.Image) and (image is None or not (image.get("bytes") or image.get("path"))):
+        return None, "is missing"
+    return decode_or_problem(image)

@@ -19,6 +19,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from cultureclip.errors import UserError
+
 from .records import Caption, Concept, ImageRecord, Pair, QualityScore, Twin, iter_records
 
 R = TypeVar("R")
@@ -31,6 +33,8 @@ KEYS = {
     QualityScore: "caption_id",
 }
 """The record kinds the index holds, and the field each is looked up by."""
+MIN_SQLITE = (3, 33, 0)
+"""The oldest SQLite with what the index's queries use (``UPDATE ... FROM``, upserts, window functions)."""
 CACHED_LOOKUPS = 4096
 """Records each `RecordTable` keeps decoded: enough for the captions of hundreds of twin pairs."""
 
@@ -85,6 +89,12 @@ class RunIndex:
     """
 
     def __init__(self, run_dir: str | Path):
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise UserError(
+                f"This Python's SQLite is {sqlite3.sqlite_version}; building a release needs SQLite "
+                f"{'.'.join(map(str, MIN_SQLITE))} or newer: use a Python built with a newer SQLite (python.org, "
+                "conda, or a current distribution's)."
+            )
         folder = tempfile.mkdtemp(prefix="cultwin-index-")
         self._db = sqlite3.connect(Path(folder) / "records.sqlite")
         self._close = weakref.finalize(self, _remove, self._db, folder)

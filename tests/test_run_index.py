@@ -13,6 +13,7 @@ from cultureclip.dataset_builder.records import Caption, Pair, QualityScore, rea
 from cultureclip.dataset_builder.release import build_release
 from cultureclip.dataset_builder.run_data import RunFolderError, load_run
 from cultureclip.dataset_builder.run_index import RunIndex
+from cultureclip.errors import UserError
 from cultureclip.testing.synthetic_run import write_synthetic_run
 
 
@@ -142,3 +143,10 @@ def test_the_run_fingerprint_follows_records_and_images_without_holding_them(tmp
     assert renamed != first
     _append(run_dir, Caption("k00000p-c0", "k00000p", 0, "a new caption"))
     assert run_fingerprint(run_dir) not in (first, renamed)
+
+
+def test_a_python_with_an_old_sqlite_is_told_what_to_use(run_dir, monkeypatch):
+    monkeypatch.setattr(run_index.sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(run_index.sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(UserError, match=r"SQLite is 3\.31\.1; building a release needs SQLite 3\.33\.0 or newer"):
+        RunIndex(run_dir)

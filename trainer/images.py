@@ -146,18 +146,9 @@ class ConceptImages:
         return values["pixel_values"][[unique.index(key) for key in keys]]
 
 
-def decode_verdict(image) -> tuple[Any, str | None]:
-    """``(decoded RGB image, None)``, or ``(None, why it cannot be trained on)`` (see `image_verdict`)."""
-    from PIL import Image
-
-    from cultureclip.imaging import decode_or_problem
-
-    if not isinstance(image, Image.Image) and (image is None or not (image.get("bytes") or image.get("path"))):
-        return None, "is missing"
-    return decode_or_problem(image)
-
-
 def image_verdict(image) -> str | None:
     """Why an image (a PIL image or an undecoded ``{"bytes", "path"}``) cannot be trained on, or
     ``None``: `cultureclip.imaging.image_problem`, the one check every command uses (a full decode)."""
+    from cultureclip.imaging import decode_verdict
+
     return decode_verdict(image)[1]

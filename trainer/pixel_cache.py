@@ -24,13 +24,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
-
-    from .images import ConceptImages
+    from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +39,19 @@ PIXELS = "pixels.npy"
 # The processor steps the cache stores the output of; the others run when a batch is read.
 STORED_STEPS = {"do_rescale": False, "do_normalize": False}
 READ_STEPS = {"do_resize": False, "do_center_crop": False, "input_data_format": "channels_first"}
+
+
+class ImageRows(Protocol):
+    """What the cache reads of `cultureclip.trainer.images.ConceptImages`."""
+
+    concepts: Dataset
+    concept_ids: list[str]
+    offsets: list[int]
+
+    @property
+    def num_images(self) -> int: ...
+
+    def row_images(self, row: int) -> list[dict[str, Any]]: ...
 
 
 class PixelCacheError(ValueError):
@@ -112,19 +124,19 @@ class PixelCache:
         return image_processor(images=list(stored.numpy()), **READ_STEPS, return_tensors="pt")["pixel_values"]
 
 
-def cache_key(images: ConceptImages, image_processor) -> str:
+def cache_key(images: ImageRows, image_processor) -> str:
     """The cache's name: a hash of the format, the concepts' fingerprint and the processor's configuration."""
     parts = [FORMAT_VERSION, images.concepts._fingerprint, image_processor.to_json_string()]
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=16).hexdigest()
 
 
-def default_cache_root(images: ConceptImages) -> Path | None:
+def default_cache_root(images: ImageRows) -> Path | None:
     """Where ``datasets`` caches the concepts (their cache files' folder), or ``None`` for in-memory rows."""
     files = images.concepts.cache_files
     return Path(files[0]["filename"]).parent / "cultureclip-pixels" if files else None
 
 
-def load_or_build(images: ConceptImages, image_processor, root: Path, num_workers: int = 0) -> PixelCache:
+def load_or_build(images: ImageRows, image_processor, root: Path, num_workers: int = 0) -> PixelCache:
     """The pixel cache of ``images`` under ``root``, built first (once, under a file lock) if no run has built it.
 
     Args:
@@ -152,12 +164,12 @@ def load_or_build(images: ConceptImages, image_processor, root: Path, num_worker
     return cache
 
 
-def _stored_kind(images: ConceptImages, image_processor) -> tuple[str, tuple[int, ...]]:
+def _stored_kind(images: ImageRows, image_processor) -> tuple[str, tuple[int, ...]]:
     """``("uint8", shape)`` when reading stored uint8 pixels gives the processor's values exactly, else float32."""
     import numpy as np
     import torch
 
-    from .images import decode_verdict
+    from cultureclip.imaging import decode_verdict
 
     probe = next((pil for pil, _ in map(decode_verdict, _all_images(images)) if pil is not None), None)
     if probe is None:
@@ -176,7 +188,7 @@ def _stored_kind(images: ConceptImages, image_processor) -> tuple[str, tuple[int
     return "float32", tuple(expected.shape[1:])
 
 
-def _all_images(images: ConceptImages):
+def _all_images(images: ImageRows):
     for row in range(len(images.concepts)):
         yield from images.row_images(row)
 
@@ -184,14 +196,14 @@ def _all_images(images: ConceptImages):
 class _ConceptRows:
     """Map-style dataset: row -> (stored pixels of its images that decode, {position in row: problem})."""
 
-    def __init__(self, images: ConceptImages, image_processor, stored: str):
+    def __init__(self, images: ImageRows, image_processor, stored: str):
         self.images, self.image_processor, self.stored = images, image_processor, stored
 
     def __len__(self) -> int:
         return len(self.images.concepts)
 
     def __getitem__(self, row: int):
-        from .images import decode_verdict
+        from cultureclip.imaging import decode_verdict
 
         decoded, problems = [], {}
         for position, image in enumerate(self.images.row_images(row)):
@@ -210,7 +222,7 @@ def _first(items):
     return items[0]
 
 
-def _build(images: ConceptImages, image_processor, staging: Path, num_workers: int) -> int:
+def _build(images: ImageRows, image_processor, staging: Path, num_workers: int) -> int:
     """Decode and preprocess every image into ``staging``; returns how many images were decoded."""
     import numpy as np
     import torch
