@@ -75,7 +75,6 @@ class PixelCache:
     problems: dict[int, str]
     decoded: int = 0
     _pixels: np.ndarray | None = field(default=None, repr=False)
-    _pid: int | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, folder: Path, num_images: int) -> PixelCache:
@@ -97,31 +96,33 @@ class PixelCache:
         return cls(folder, index["stored"], {int(k): v for k, v in index["problems"].items()})
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_pixels": None, "_pid": None}  # each worker maps the file itself
+        return {
+            **self.__dict__,
+            "_pixels": None,
+        }  # a spawned worker maps the file itself (a forked one shares the map)
 
     @property
     def pixels(self) -> np.ndarray:
-        """The ``(N, 3, H, W)`` stored pixels, memory-mapped once per process."""
+        """The ``(N, 3, H, W)`` stored pixels, memory-mapped on first use."""
         import numpy as np
 
-        if self._pixels is None or self._pid != os.getpid():
+        if self._pixels is None:
             try:
                 self._pixels = np.load(self.folder / PIXELS, mmap_mode="r")
             except (OSError, ValueError) as error:
                 raise PixelCacheError(
                     f"The pixel cache {self.folder} is damaged ({error}); delete the folder."
                 ) from error
-            self._pid = os.getpid()
         return self._pixels
 
     def pixel_values(self, positions: list[int], image_processor) -> torch.Tensor:
         """The processor's ``(len(positions), 3, H, W)`` pixel values of the images at ``positions``."""
         import torch
 
-        stored = torch.from_numpy(self.pixels[positions])
+        stored = self.pixels[positions]  # a copy, read from the file
         if self.stored == "float32":
-            return stored
-        return image_processor(images=list(stored.numpy()), **READ_STEPS, return_tensors="pt")["pixel_values"]
+            return torch.from_numpy(stored)
+        return image_processor(images=list(stored), **READ_STEPS, return_tensors="pt")["pixel_values"]
 
 
 def cache_key(images: ImageRows, image_processor) -> str:
